@@ -1,0 +1,38 @@
+"""whylabel: pick a model and an image, see the prediction and why. Run with `make run`."""
+
+import streamlit as st
+
+import explainers
+from ui import cache, controls, panels
+
+st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
+st.title("whylabel")
+st.caption("What did the image classifier use, and how far can each map be trusted?")
+
+model_name = controls.pick_model()
+picked = controls.pick_image(model_name)
+methods = controls.pick_methods()
+seed = controls.pick_seed()
+clf = cache.model(model_name)
+params = {method: controls.pick_params(method, clf.input_size) for method in methods}
+display = controls.pick_display()
+
+prediction = cache.prediction(model_name, picked.key, clf, picked.image)
+left, right = st.columns([1, 2])
+with left:
+    panels.model_view(clf, picked)
+with right:
+    panels.prediction(prediction)
+    target = controls.pick_target(clf, prediction)
+
+st.subheader(f"Why {clf.labels[target]}?")
+st.caption(
+    "Red: evidence for the class; blue: against. Unsigned maps (saliency) use a sequential scale. "
+    + (
+        "Shared scale: each map divided by its own percentile of |value|, so colours compare across panels."
+        if display.shared
+        else "Per-panel scale: each map in its own units."
+    )
+)
+panels.explanations(clf, picked, target, {"methods": methods, "seed": seed, "params": params}, display)
+_ = explainers  # the registry is imported for its methods

@@ -1,0 +1,15 @@
+"""Attribution methods for whylabel: one module per method, looked up by name.
+
+Adding a method: write one module with an `Explainer` subclass decorated with `@register`,
+and add one import line below (the order here is the order the dashboard shows).
+"""
+
+# isort: off
+from explainers import saliency, occlusion, lime_image, shap_image  # noqa: F401  (registers the methods)
+
+# isort: on
+from explainers.base import Attribution, Explainer, Param
+from explainers.explain import explain
+from explainers.registry import available, get, register
+
+__all__ = ["Attribution", "Explainer", "Param", "available", "explain", "get", "register"]

@@ -1,0 +1,131 @@
+"""The shared base of every explainer: parameters, the `Attribution` result, and the job a method computes."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from models import Classifier
+
+Progress = Callable[[float], None]
+REFERENCE_SIZE = 224
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method: its default, bounds or choices, and help text for the page."""
+
+    name: str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    at_most_input_size: bool = False
+    """A length in model-input pixels: bounded by the input size, its default scaled from a 224-px input."""
+
+    def default_for(self, input_size: int | None) -> Any:
+        """The default, scaled to the model's input size where the parameter is a length."""
+        if self.at_most_input_size and input_size is not None:
+            return max(1, round(self.default * input_size / REFERENCE_SIZE))
+        return self.default
+
+    def kind(self) -> type:
+        return type(self.default)
+
+    def upper(self, input_size: int | None) -> float | None:
+        """The upper bound, tightened to the model's input size where the parameter is a length."""
+        if self.at_most_input_size and input_size is not None:
+            return input_size if self.high is None else min(self.high, input_size)
+        return self.high
+
+    def check(self, value: Any, input_size: int | None = None) -> Any:
+        """The value in this parameter's type, or ValueError naming the valid range or choices."""
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
+            return value
+        number = self._number(value)
+        high = self.upper(input_size)
+        if (self.low is not None and number < self.low) or (high is not None and number > high):
+            raise ValueError(f"{self.name} must be between {self.low} and {high}; got {value!r}")
+        return number
+
+    def _number(self, value: Any) -> int | float:
+        wanted = self.kind()
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise ValueError(f"{self.name} must be a {wanted.__name__}; got {value!r}")
+        if wanted is int and float(value) != int(value):
+            raise ValueError(f"{self.name} must be a whole number; got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{self.name} must be finite; got {value!r}")
+        return wanted(value)
+
+
+@dataclass
+class Attribution:
+    """One method's map for one image and target, aligned with `clf.input_image(img)`.
+
+    `heatmap` is float32 (H, W); positive values are evidence for the target.
+    `params` holds every resolved parameter, the seed included.
+    """
+
+    method: str
+    target: int
+    label: str
+    heatmap: np.ndarray
+    params: dict[str, Any]
+    seconds: float
+    signed: bool
+    score: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """What a method computes from: the model-view pixels (read-only), the target and the parameters."""
+
+    clf: Classifier
+    pixels: np.ndarray
+    target: int
+    seed: int
+    params: dict[str, Any]
+    progress: Progress
+
+    def tensor(self) -> torch.Tensor:
+        """The normalised (1, 3, H, W) model input."""
+        return self.clf.to_tensor(self.pixels)
+
+
+class Explainer(ABC):
+    """One attribution method. Subclasses set the class attributes and implement `compute`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    paper: ClassVar[str]
+    paper_url: ClassVar[str]
+    how_to_read: ClassVar[str]
+    signed: ClassVar[bool] = True
+    stochastic: ClassVar[bool] = False
+    score: ClassVar[str] = "logit"
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    @classmethod
+    def resolve(cls, given: Mapping[str, Any], input_size: int | None = None) -> dict[str, Any]:
+        """Every parameter, checked, with defaults filled in; unknown names raise ValueError."""
+        known = {p.name: p for p in cls.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            valid = ", ".join(known) or "none"
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {cls.name}; valid parameters: {valid}")
+        return {name: p.check(given.get(name, p.default_for(input_size)), input_size) for name, p in known.items()}
+
+    @abstractmethod
+    def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        """The (H, W) map and any extras (segments, fit scores) for the panel."""

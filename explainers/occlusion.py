@@ -1,0 +1,59 @@
+"""Occlusion (Zeiler & Fergus, 2014) through Captum's `Occlusion`: slide a grey square, record the score drop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from captum.attr import Occlusion as CaptumOcclusion
+
+from explainers.base import Explainer, Job, Param
+from explainers.forward import BATCH_SIZE, Counter
+from explainers.registry import register
+
+GREY = 128
+
+
+@register
+class Occlusion(Explainer):
+    name = "occlusion"
+    title = "Occlusion"
+    paper = "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks"
+    paper_url = "https://arxiv.org/abs/1311.2901"
+    how_to_read = (
+        "A grey square is slid over the image; each pixel shows the average drop in the target's logit "
+        "when a square covering it is greyed out. Red: hiding it lowers the score (evidence for the class); "
+        "blue: hiding it raises the score. Resolution is limited by the window and stride."
+    )
+    params = (
+        Param(
+            "window", 32, "Side of the grey square, in model-input pixels.", low=1, high=512, at_most_input_size=True
+        ),
+        Param("stride", 16, "Step between square positions, in pixels.", low=1, high=512, at_most_input_size=True),
+    )
+
+    def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        window, stride = job.params["window"], job.params["stride"]
+        x = job.tensor()
+        grey = job.clf.to_tensor(np.full_like(job.pixels, GREY))
+        counter = Counter(job, evaluations(x.shape[-1], x.shape[-2], window, stride) + 1)
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            counter.add(len(batch))
+            return job.clf.module(batch)
+
+        attribution = CaptumOcclusion(forward).attribute(
+            x,
+            target=job.target,
+            sliding_window_shapes=(3, window, window),
+            strides=(3, stride, stride),
+            baselines=grey,
+            perturbations_per_eval=BATCH_SIZE,
+        )
+        return attribution[0].mean(dim=0).numpy(), {}
+
+
+def evaluations(width: int, height: int, window: int, stride: int) -> int:
+    """Positions of the square: Captum places it every `stride` pixels while it fits inside the image."""
+    return (1 + (width - window) // stride) * (1 + (height - window) // stride)

@@ -1,0 +1,56 @@
+"""SHAP (Lundberg & Lee, 2017): Shapley values with the `shap` package's Partition explainer and an image masker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shap
+from scipy.ndimage import gaussian_filter
+
+from explainers.base import Explainer, Job, Param
+from explainers.forward import BATCH_SIZE, Counter, probabilities
+from explainers.registry import register
+
+MASKS = ("blur", "grey", "black")
+
+
+@register
+class Shap(Explainer):
+    name = "shap"
+    title = "SHAP"
+    paper = "Lundberg & Lee (2017), A Unified Approach to Interpreting Model Predictions"
+    paper_url = "https://arxiv.org/abs/1705.07874"
+    how_to_read = (
+        "Shapley values estimated by SHAP's Partition explainer: the image is split recursively into "
+        "rectangles, hidden regions are replaced by a blurred copy, and each region gets its fair share of "
+        "the change in the target's probability. Values add up to f(image) - f(fully hidden). Blocky, "
+        "because the budget of evaluations decides how finely the image is split."
+    )
+    score = "probability"
+    params = (
+        Param("evaluations", 300, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
+        Param("mask", "blur", "What hidden pixels are replaced with.", choices=MASKS),
+    )
+
+    def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        image = np.asarray(job.pixels, dtype=np.float64)
+        masker = shap.maskers.Image(hidden_value(image, job.params["mask"]), image.shape)
+        counter = Counter(job, job.params["evaluations"])
+
+        def predict(images: np.ndarray) -> np.ndarray:
+            return probabilities(job, np.asarray(images), counter)[:, [job.target]]
+
+        explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
+        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=BATCH_SIZE, silent=True)
+        values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
+        base = float(np.asarray(result.base_values).ravel()[0])
+        return values, {"base_value": base, "evaluations": counter.done}
+
+
+def hidden_value(image: np.ndarray, mask: str) -> np.ndarray:
+    """The fill for hidden pixels: a heavily blurred copy of the image (sigma = side / 8), grey or black."""
+    if mask == "blur":
+        sigma = min(image.shape[:2]) / 8
+        return np.stack([gaussian_filter(image[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
+    return np.full_like(image, 128.0 if mask == "grey" else 0.0)

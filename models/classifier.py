@@ -1,0 +1,141 @@
+"""The `Classifier`: a torch module with its preprocessing and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k classes and the full probability vector for one image."""
+
+    top: list[tuple[int, str, float]]
+    probs: np.ndarray
+
+
+@dataclass(eq=False)
+class Classifier:
+    """A classifier and exactly how it sees an image.
+
+    `crop` is the fraction of the shorter side kept (a centred square) before the
+    square is resized to `input_size`; 1.0 keeps the whole shorter side.
+    """
+
+    name: str
+    module: torch.nn.Module
+    labels: list[str]
+    input_size: int
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop: float = 0.875
+    resample: int = Image.Resampling.BICUBIC
+    weights_path: str | None = None
+    _mean: torch.Tensor = field(init=False, repr=False)
+    _std: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_preprocessing(self)
+        self.module.eval()
+        self._mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def input_image(self, img: Image.Image) -> np.ndarray:
+        """The uint8 (H, W, 3) pixels the model sees: centre crop, then resize."""
+        img = img.convert("RGB")
+        width, height = img.size
+        side = min(width, height) * self.crop
+        left, top = (width - side) / 2, (height - side) / 2
+        box = (left, top, left + side, top + side)
+        size = (self.input_size, self.input_size)
+        if box == (0, 0, width, height) and img.size == size:
+            return np.asarray(img, dtype=np.uint8).copy()
+        return np.asarray(img.resize(size, self.resample, box=box), dtype=np.uint8)
+
+    def to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        """Normalised (N, 3, H, W) model input for model-view pixels (H, W, 3) or (N, H, W, 3)."""
+        array = np.asarray(pixels)
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[-1] != 3:
+            raise ValueError(f"pixels must be (H, W, 3) or (N, H, W, 3), got shape {array.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(0, 3, 1, 2)
+        return (x / 255.0 - self._mean) / self._std
+
+    def logits(self, pixels: np.ndarray) -> torch.Tensor:
+        """Logits for model-view pixels, without gradients."""
+        with torch.inference_mode():
+            return self.module(self.to_tensor(pixels)).float()
+
+    def predict(self, img: Image.Image, k: int = 5) -> Prediction:
+        """Top-k labels with softmax probabilities for an image."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        probs = self.logits(self.input_image(img)).softmax(-1)[0].numpy()
+        order = np.argsort(-probs, kind="stable")[: min(k, len(probs))]
+        top = [(int(i), self.labels[i], float(probs[i])) for i in order]
+        return Prediction(top=top, probs=probs)
+
+    def resolve_target(self, target: int | str | None, img: Image.Image) -> int:
+        """A class index from an index, a label or None (the top-1 class)."""
+        if target is None:
+            return self.predict(img, k=1).top[0][0]
+        if isinstance(target, str):
+            if target not in self.labels:
+                raise ValueError(f"unknown label {target!r}; valid labels are {_preview(self.labels)}")
+            return self.labels.index(target)
+        if isinstance(target, bool) or not isinstance(target, int | np.integer):
+            raise ValueError(f"target must be a class index, a label or None, got {target!r}")
+        if not 0 <= int(target) < len(self.labels):
+            raise ValueError(f"target {target} is outside the labels: valid indices are 0..{len(self.labels) - 1}")
+        return int(target)
+
+
+def from_module(
+    module: torch.nn.Module,
+    labels: Sequence[str],
+    input_size: int,
+    mean: Sequence[float] = (0.485, 0.456, 0.406),
+    std: Sequence[float] = (0.229, 0.224, 0.225),
+    crop: float = 0.875,
+    name: str = "custom",
+) -> Classifier:
+    """Wrap any torch module that maps (N, 3, input_size, input_size) to logits."""
+    if not isinstance(module, torch.nn.Module):
+        raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    return Classifier(
+        name=name,
+        module=module,
+        labels=[str(label) for label in labels],
+        input_size=input_size,
+        mean=_triple(mean, "mean"),
+        std=_triple(std, "std"),
+        crop=crop,
+    )
+
+
+def _triple(values: Sequence[float], what: str) -> tuple[float, float, float]:
+    if len(values) != 3:
+        raise ValueError(f"{what} needs three values (R, G, B), got {len(values)}")
+    a, b, c = (float(v) for v in values)
+    return (a, b, c)
+
+
+def _check_preprocessing(clf: Classifier) -> None:
+    if isinstance(clf.input_size, bool) or not isinstance(clf.input_size, int) or clf.input_size < 1:
+        raise ValueError(f"input_size must be a positive int, got {clf.input_size!r}")
+    if not 0 < clf.crop <= 1:
+        raise ValueError(f"crop must be in (0, 1], got {clf.crop}")
+    if any(s <= 0 for s in clf.std):
+        raise ValueError(f"std values must be positive, got {clf.std}")
+    if not clf.labels:
+        raise ValueError("labels must not be empty")
+
+
+def _preview(labels: list[str], n: int = 8) -> str:
+    shown = ", ".join(repr(label) for label in labels[:n])
+    return f"{shown}, ... ({len(labels)} in all)" if len(labels) > n else shown

