@@ -61,10 +61,10 @@ class Param:
         wanted = self.kind()
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise ValueError(f"{self.name} must be a {wanted.__name__}; got {value!r}")
-        if wanted is int and float(value) != int(value):
-            raise ValueError(f"{self.name} must be a whole number; got {value!r}")
         if not math.isfinite(float(value)):
             raise ValueError(f"{self.name} must be finite; got {value!r}")
+        if wanted is int and float(value) != int(value):
+            raise ValueError(f"{self.name} must be a whole number; got {value!r}")
         return wanted(value)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,15 @@ class Occlusion(Explainer):
         Param("stride", 16, "Step between square positions, in pixels.", low=1, high=512, at_most_input_size=True),
     )
 
+    @classmethod
+    def resolve(cls, given: Mapping[str, Any], input_size: int | None = None) -> dict[str, Any]:
+        """As for every method, plus: the stride may not exceed the window (Captum refuses; pixels would be skipped)."""
+        resolved = super().resolve(given, input_size)
+        window, stride = resolved["window"], resolved["stride"]
+        if stride > window and (input_size is None or window < input_size):
+            raise ValueError(f"stride must be at most the window ({window}); got {stride}")
+        return resolved
+
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         window, stride = job.params["window"], job.params["stride"]
         x = job.tensor()
@@ -55,5 +65,5 @@ class Occlusion(Explainer):
 
 
 def evaluations(width: int, height: int, window: int, stride: int) -> int:
-    """Positions of the square: Captum places it every `stride` pixels while it fits inside the image."""
-    return (1 + (width - window) // stride) * (1 + (height - window) // stride)
+    """Positions of the square: Captum places it every `stride` pixels, the last one overhanging the edge if need be."""
+    return (1 + -(-(width - window) // stride)) * (1 + -(-(height - window) // stride))

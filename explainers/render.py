@@ -97,7 +97,7 @@ def with_boundaries(pixels: np.ndarray, att: Attribution) -> np.ndarray:
     if segments is None:
         return pixels
     out = np.array(pixels)
-    out[find_boundaries(segments, mode="inner")] = BOUNDARY
+    out[find_boundaries(segments, mode="inner", background=-1)] = BOUNDARY  # superpixel 0 is no background
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,11 +51,16 @@ class Classifier:
         width, height = img.size
         side = min(width, height) * self.crop
         left, top = (width - side) / 2, (height - side) / 2
-        box = (left, top, left + side, top + side)
+        # Cut out the whole pixels the square touches first: resizing with a box alone lets the filter
+        # reach pixels outside the box, which the crop is meant to drop.
+        x0, y0 = math.floor(left + 1e-6), math.floor(top + 1e-6)
+        x1, y1 = math.ceil(left + side - 1e-6), math.ceil(top + side - 1e-6)
+        square = img.crop((x0, y0, x1, y1))
+        box = (max(left - x0, 0.0), max(top - y0, 0.0), min(left + side - x0, x1 - x0), min(top + side - y0, y1 - y0))
         size = (self.input_size, self.input_size)
-        if box == (0, 0, width, height) and img.size == size:
-            return np.asarray(img, dtype=np.uint8).copy()
-        return np.asarray(img.resize(size, self.resample, box=box), dtype=np.uint8)
+        if box == (0, 0, *square.size) and square.size == size:
+            return np.asarray(square, dtype=np.uint8).copy()
+        return np.asarray(square.resize(size, self.resample, box=box), dtype=np.uint8)
 
     def to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
         """Normalised (N, 3, H, W) model input for model-view pixels (H, W, 3) or (N, H, W, 3)."""

@@ -69,7 +69,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def _scale_to_8bit(img: Image.Image) -> Image.Image:
     array = np.asarray(img, dtype=np.float64)
-    top = 65535.0 if array.max(initial=0) > 255 else 255.0
+    # 16-bit modes always span 0..65535; a 32-bit "I" image is read as 16-bit when it goes past 255.
+    top = 65535.0 if img.mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
     if img.mode == "F":
         low, high = float(array.min(initial=0)), float(array.max(initial=1))
         array, top = array - low, max(high - low, 1e-12)
@@ -78,4 +79,4 @@ def _scale_to_8bit(img: Image.Image) -> Image.Image:
 
 def _too_big_message(width: int | None = None, height: int | None = None) -> str:
     size = f" ({width} x {height})" if width and height else ""
-    return f"The image is too large{size}: at most {MAX_PIXELS // 1_000_000} million pixels are accepted."
+    return f"The image is too large{size}: at most {MAX_PIXELS:,} pixels are accepted."

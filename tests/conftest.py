@@ -1,0 +1,107 @@
+"""Shared fixtures for the `models` and `explainers` tests: tiny torch models, synthetic images, real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import models
+from models import Classifier
+
+LABELS = ("cat", "dog", "fish")
+
+
+class TinyConv(torch.nn.Module):
+    """A tiny CNN for any input size: conv, ReLU, 2x2 average pool, linear."""
+
+    def __init__(self, n_classes: int = len(LABELS), seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(2)
+        self.head = torch.nn.Linear(16, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+class Linear(torch.nn.Module):
+    """logits = W @ flatten(x) (+ b): additive in the pixels, its input gradient is W."""
+
+    def __init__(self, size: int, n_classes: int = len(LABELS), bias: bool = True, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.fc = torch.nn.Linear(3 * size * size, n_classes, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+    def weights(self, target: int, size: int) -> np.ndarray:
+        """The (3, size, size) weights of one class, in the layout of the model input."""
+        return self.fc.weight[target].detach().numpy().reshape(3, size, size).astype(np.float64)
+
+
+class Flaky(torch.nn.Module):
+    """Wraps a module and raises RuntimeError on its `fail_on`-th forward call (1-based)."""
+
+    def __init__(self, inner: torch.nn.Module, fail_on: int) -> None:
+        super().__init__()
+        self.inner, self.fail_on, self.calls = inner, fail_on, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError(f"boom on call {self.calls}")
+        return self.inner(x)
+
+
+class Counting(torch.nn.Module):
+    """Wraps a module and counts the images it is shown."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.images = inner, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.inner(x)
+
+
+def noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A random RGB image."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.fixture
+def tiny_clf() -> Classifier:
+    """A 16-px, 3-class CNN that sees the whole image (crop=1.0)."""
+    return models.from_module(TinyConv(), LABELS, 16, crop=1.0, name="tiny")
+
+
+@pytest.fixture
+def noise_image():
+    """Factory: `noise_image(width, height, seed=0)` -> random RGB PIL image."""
+    return noise
+
+
+@pytest.fixture
+def tiny():
+    """The tiny-model classes, for tests that build their own classifier."""
+
+    class Builders:
+        TinyConv = TinyConv
+        Linear = Linear
+        Flaky = Flaky
+        Counting = Counting
+        labels = LABELS
+
+    return Builders
+
+
+@pytest.fixture(scope="session")
+def lite0() -> Classifier:
+    """The real efficientnet_lite0 (loaded once per session; use read-only)."""
+    return models.load("efficientnet_lite0")

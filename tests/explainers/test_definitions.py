@@ -1,0 +1,167 @@
+"""Expected maps derived from each method's definition, on toy models where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import explainers
+import models
+from explainers.occlusion import evaluations
+
+# --- saliency --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [0, 2])
+def test_saliency_of_a_linear_model_is_the_largest_absolute_weight_per_pixel(tiny, noise_image, target):
+    size = 8
+    linear = tiny.Linear(size)
+    clf = models.from_module(linear, tiny.labels, size, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0)
+
+    att = explainers.explain(clf, noise_image(size, size), "saliency", target=target)
+
+    expected = np.abs(linear.weights(target, size)).max(axis=0)  # d logit / d input = w[target]
+    np.testing.assert_allclose(att.heatmap, expected, rtol=1e-6)
+    assert not np.allclose(expected, np.abs(linear.weights(1, size)).max(axis=0))
+
+
+# --- occlusion -------------------------------------------------------------------------------------------------
+
+
+def occlusion_expected(clf, weights: np.ndarray, pixels: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """Average over the windows covering each pixel of f(x) - f(x with the window grey), for f(x) = sum(w * x)."""
+    x = clf.to_tensor(pixels)[0].numpy().astype(np.float64)
+    grey = clf.to_tensor(np.full_like(pixels, 128))[0].numpy().astype(np.float64)
+    size = pixels.shape[0]
+    total, count = np.zeros((size, size)), np.zeros((size, size))
+    for top in range(0, size - window + 1, stride):
+        for left in range(0, size - window + 1, stride):
+            hidden = x.copy()
+            hidden[:, top : top + window, left : left + window] = grey[:, top : top + window, left : left + window]
+            drop = (weights * x).sum() - (weights * hidden).sum()
+            total[top : top + window, left : left + window] += drop
+            count[top : top + window, left : left + window] += 1
+    assert (count > 0).all()
+    return total / count
+
+
+@pytest.mark.parametrize(
+    ("size", "window", "stride"),
+    [(12, 4, 4), (12, 3, 3), (12, 6, 6), (12, 12, 12), (8, 4, 2), (9, 3, 1)],
+)
+def test_occlusion_of_an_additive_model_is_the_hand_computed_drop(tiny, noise_image, size, window, stride):
+    linear = tiny.Linear(size, bias=False)
+    clf = models.from_module(linear, tiny.labels, size, crop=1.0)  # ImageNet mean/std: grey is not zero
+    img = noise_image(size, size, seed=4)
+    target = 1
+
+    att = explainers.explain(clf, img, "occlusion", target=target, window=window, stride=stride)
+
+    expected = occlusion_expected(clf, linear.weights(target, size), clf.input_image(img), window, stride)
+    assert np.allclose(att.heatmap, expected, rtol=1e-4, atol=1e-5)
+    if window == stride:  # non-overlapping windows: each one is a flat tile
+        assert len(np.unique(att.heatmap)) <= (size // window) ** 2
+
+
+@pytest.mark.parametrize(("size", "window", "stride"), [(16, 4, 4), (16, 5, 4), (16, 3, 2), (15, 4, 3), (16, 16, 3)])
+def test_occlusion_evaluation_count_matches_the_images_the_model_sees(tiny, noise_image, size, window, stride):
+    counting = tiny.Counting(tiny.TinyConv())
+    clf = models.from_module(counting, tiny.labels, size, crop=1.0)
+    seen: list[float] = []
+
+    att = explainers.explain(
+        clf, noise_image(size, size), "occlusion", target=0, window=window, stride=stride, progress=seen.append
+    )
+
+    assert counting.images == evaluations(size, size, window, stride) + 1  # every window, plus the image itself
+    assert seen[-1] == 1.0 and seen[-2] < 1.0  # progress reaches 1 only with the last batch
+    assert np.isfinite(att.heatmap).all()
+
+
+# --- LIME and SHAP on a model that only looks at one quadrant ----------------------------------------------------
+
+
+class TopLeftBrightness(torch.nn.Module):
+    """The logit of class 0 is the mean brightness of the top-left quadrant; the other classes are constant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        brightness = x[:, :, : height // 2, : width // 2].mean(dim=(1, 2, 3))
+        zero = torch.zeros_like(brightness)
+        return torch.stack([10 * (brightness - 0.5), zero, zero], dim=-1)
+
+
+def quadrant_scene(size: int = 32) -> tuple[Image.Image, np.ndarray]:
+    """Bright texture in the top-left quadrant (the one the model uses) and a bright decoy in the bottom-right."""
+    rng = np.random.default_rng(0)
+    half = size // 2
+    pixels = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+    pixels[:half, :half] = rng.integers(190, 256, (half, half, 3))
+    pixels[:half, :half, 2] = 40  # yellowish
+    pixels[half:, half:] = rng.integers(190, 256, (half, half, 3))
+    pixels[half:, half:, 0] = 40  # cyan decoy, just as bright
+    inside = np.zeros((size, size), dtype=bool)
+    inside[:half, :half] = True
+    return Image.fromarray(pixels), inside
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("lime", {"samples": 50, "n_segments": 16, "hide_colour": "black"}),
+        ("lime", {"samples": 30, "n_segments": 12, "hide_colour": "grey"}),
+        ("shap", {"evaluations": 40}),
+        ("shap", {"evaluations": 40, "mask": "black"}),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lime_and_shap_rank_first_the_region_the_model_uses(method, params, seed):
+    clf = models.from_module(TopLeftBrightness(), ["top-left", "b", "c"], 32, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0)
+    img, inside = quadrant_scene()
+
+    heatmap = explainers.explain(clf, img, method, target=0, seed=seed, **params).heatmap
+
+    row, col = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+    assert inside[row, col]
+    assert heatmap[inside].mean() > 0
+    # Superpixels may straddle the quadrant's edge, so some credit spills just outside it.
+    assert heatmap[inside].mean() > 3 * np.abs(heatmap[~inside]).mean()
+    decoy = np.zeros_like(inside)
+    decoy[16:, 16:] = True
+    assert heatmap[inside].mean() > 5 * np.abs(heatmap[decoy]).mean()
+    top_quarter = heatmap >= np.quantile(heatmap, 0.75)
+    assert (top_quarter & inside).sum() >= 0.8 * top_quarter.sum()
+
+
+# --- SHAP efficiency -------------------------------------------------------------------------------------------
+
+# The Partition explainer computes Owen values, which keep Shapley's efficiency exactly: however coarse the
+# budget, the values add up to f(image) - f(everything hidden). What is left is float32 round-off in the
+# probabilities and in summing a few hundred values, far below 1e-5.
+EFFICIENCY_TOLERANCE = 1e-5
+
+
+@pytest.mark.parametrize("mask", ["blur", "grey", "black"])
+@pytest.mark.parametrize("evaluations", [10, 40, 200])
+def test_shap_values_add_up_to_the_probability_minus_the_base(tiny_clf, noise_image, mask, evaluations):
+    img = noise_image(20, 16, seed=2)
+    target = 1
+
+    att = explainers.explain(tiny_clf, img, "shap", target=target, evaluations=evaluations, mask=mask)
+
+    probability = float(tiny_clf.predict(img).probs[target])
+    base = att.extras["base_value"]
+    assert abs(float(att.heatmap.sum(dtype=np.float64)) - (probability - base)) < EFFICIENCY_TOLERANCE
+    assert abs(probability - base) > 100 * EFFICIENCY_TOLERANCE  # the check is not 0 == 0
+
+
+@pytest.mark.parametrize(("mask", "fill"), [("grey", 128), ("black", 0)])
+def test_shap_base_value_is_the_probability_of_the_fully_hidden_image(tiny_clf, noise_image, mask, fill):
+    img = noise_image(16, 16, seed=2)
+
+    att = explainers.explain(tiny_clf, img, "shap", target=2, evaluations=20, mask=mask)
+
+    hidden = Image.new("RGB", (16, 16), (fill, fill, fill))
+    assert att.extras["base_value"] == pytest.approx(float(tiny_clf.predict(hidden).probs[2]), abs=1e-6)
