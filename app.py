@@ -18,7 +18,7 @@ params = {method: controls.pick_params(method, clf.input_size) for method in met
 display = controls.pick_display()
 
 prediction = cache.prediction(model_name, picked.key, clf, picked.image)
-left, right = st.columns([1, 2])
+left, right = st.columns([1, 3])
 with left:
     panels.model_view(clf, picked)
 with right:

@@ -60,12 +60,12 @@ def colour_range(att: Attribution, display: Display) -> tuple[np.ndarray, float,
     """The values to colour, their range, and the colour bar's title."""
     if display.shared:
         z = normalised(att, display.percentile)
-        title = f"relative<br>(p{display.percentile:g} = 1)"
+        title = f"relative (p{display.percentile:g} of |value| = 1)"
         top = 1.0
     else:
         top = robust_max(att.heatmap, display.percentile)
         z = np.clip(att.heatmap, -top if att.signed else 0.0, top)
-        title = f"{att.score}<br>units"
+        title = f"{att.score} units"
     return z, (-top if att.signed else 0.0), top, title
 
 
@@ -82,12 +82,19 @@ def attribution_figure(pixels: np.ndarray, att: Attribution, display: Display = 
             opacity=display.opacity,
             customdata=att.heatmap,
             hovertemplate="x %{x}, y %{y}<br>value %{customdata:.4g}<br>colour %{z:.2f}<extra></extra>",
-            colorbar={"title": {"text": title, "side": "right"}, "thickness": 12, "len": 0.9},
+            colorbar={
+                "title": {"text": title, "side": "top"},
+                "orientation": "h",
+                "thickness": 10,
+                "len": 0.9,
+                "y": -0.02,
+                "yanchor": "top",
+            },
         )
     )
     figure.update_xaxes(visible=False, range=[-0.5, pixels.shape[1] - 0.5])
     figure.update_yaxes(visible=False, range=[pixels.shape[0] - 0.5, -0.5], scaleanchor="x")
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=300, uirevision=att.method)
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 60}, height=340, uirevision=att.method)
     return figure
 
 

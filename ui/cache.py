@@ -1,7 +1,15 @@
-"""Streamlit caches: models shared across sessions, results keyed on everything that decides them."""
+"""Caches for the page: models shared across sessions, results keyed on everything that decides them.
+
+Attributions are not in `st.cache_data`: Streamlit records the st calls made inside a cached function and
+replays them on a hit, so a progress bar updated from inside the computation breaks every cache hit
+(CacheReplayClosureError). A server-wide LRU held by `st.cache_resource` keeps live progress instead.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import streamlit as st
@@ -10,6 +18,8 @@ from PIL import Image
 import explainers
 import models
 from explainers.base import Progress
+
+MAX_ATTRIBUTIONS = 512
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -23,7 +33,32 @@ def prediction(model_name: str, image_key: str, _clf: models.Classifier, _image:
     return _clf.predict(_image, k=5)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+class LruStore:
+    """A thread-safe least-recently-used map from keys to computed values."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = compute()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+@st.cache_resource
+def attribution_store() -> LruStore:
+    return LruStore(MAX_ATTRIBUTIONS)
+
+
 def attribution(
     model_name: str,
     image_key: str,
@@ -31,9 +66,15 @@ def attribution(
     method: str,
     seed: int,
     params: tuple[tuple[str, Any], ...],
-    _clf: models.Classifier,
-    _image: Image.Image,
-    _progress: Progress,
+    clf: models.Classifier,
+    image: Image.Image,
+    progress: Progress,
 ) -> explainers.Attribution:
     """An attribution, cached on (model, image hash, target, method, seed, parameters)."""
-    return explainers.explain(_clf, _image, method, target=target, seed=seed, progress=_progress, **dict(params))
+
+    def compute() -> explainers.Attribution:
+        att = explainers.explain(clf, image, method, target=target, seed=seed, progress=progress, **dict(params))
+        att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
+        return att
+
+    return attribution_store().get_or_compute((model_name, image_key, target, method, seed, params), compute)

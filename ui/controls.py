@@ -16,6 +16,7 @@ from explainers.render import Display
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_MB = 25
+AUTO = -1  # the target option that means "whatever the top-1 class is"
 
 
 @dataclass
@@ -66,16 +67,15 @@ def _read_upload() -> None:
 
 
 def pick_target(clf: models.Classifier, prediction: models.Prediction) -> int:
-    """The class to explain: top-1 by default, any label by search."""
-    top_index, top_label, _ = prediction.top[0]
-    options: list[int | None] = [None, *range(len(clf.labels))]
+    """The class to explain: the top-1 class by default (it follows the image), any label by search."""
+    top_index = prediction.top[0][0]
     choice = st.selectbox(
         "Explain which class? (type to search)",
-        options,
-        format_func=lambda i: f"top-1: {top_label} ({top_index})" if i is None else f"{clf.labels[i]} ({i})",
+        [AUTO, *range(len(clf.labels))],
+        format_func=lambda i: "top-1 class (follows the image)" if i == AUTO else f"{clf.labels[i]} ({i})",
         key=f"target.{clf.name}",
     )
-    return top_index if choice is None else int(choice)
+    return top_index if choice == AUTO else int(choice)
 
 
 def pick_methods() -> list[str]:

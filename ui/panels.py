@@ -17,7 +17,7 @@ PANELS_PER_ROW = 4
 
 
 def model_view(clf: models.Classifier, picked: Picked) -> None:
-    st.image(clf.input_image(picked.image), caption=f"{picked.name}: what {clf.name} sees", width="stretch")
+    st.image(clf.input_image(picked.image), caption=f"{picked.name}: what {clf.name} sees", width=260)
     st.caption(
         f"{clf.input_size}x{clf.input_size} px, centre crop {clf.crop:.3f} of the shorter side, "
         f"mean {tuple(round(m, 3) for m in clf.mean)}, std {tuple(round(s, 3) for s in clf.std)}"

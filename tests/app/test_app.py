@@ -1,0 +1,371 @@
+"""Page tests for app.py with Streamlit's AppTest (the script runs in-process, no browser).
+
+One test renders the true default view (efficientnet_lite0, the chelsea photo, all four panels at their
+default settings). Every interaction test runs on `mnist_cnn` (28x28 input) with LIME and SHAP shrunk, so each
+page run takes a second or two; only the default view pays for full-size maps.
+
+Streamlit's caches are process-wide, so a test may find maps another test already computed; every assertion
+here holds whether a result comes from the cache or is computed afresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import explainers
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+METHODS = ["saliency", "occlusion", "lime", "shap"]
+CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat
+RUN_TIMEOUT = 240  # seconds; the default view takes ~45 s on two cores, plus numba's first-call JIT for SHAP
+
+# Small but valid settings for the 28-px MNIST model, set before the first run so nothing big is computed.
+MNIST_FAST = {
+    "model": "mnist_cnn",
+    "lime.samples.28": 60,
+    "lime.n_segments.28": 20,
+    "shap.evaluations.28": 40,
+}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def new_app(state: dict[str, object] | None = None) -> AppTest:
+    """An AppTest for app.py with `state` put into session state before the first run."""
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception and no error box anywhere on the page (a failed panel shows an error box)."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def heatmaps(at: AppTest) -> dict[str, dict]:
+    """The explanation figures by method, as Plotly JSON."""
+    return {
+        c.key.removeprefix("figure."): json.loads(c.proto.spec)
+        for c in charts(at)
+        if c.key and c.key.startswith("figure.")
+    }
+
+
+def panel_captions(at: AppTest) -> dict[str, str]:
+    """Each panel's caption (method, target, parameters, seed, seconds), by method, in page order."""
+    captions = [c.value for c in at.main.caption if c.value.startswith("target **")]
+    shown = list(heatmaps(at))
+    assert len(captions) == len(shown), (captions, shown)
+    return dict(zip(shown, captions, strict=True))
+
+
+def plotly_array(value: object) -> np.ndarray:
+    """A data array from Plotly JSON, which writes numpy arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = tuple(int(n) for n in str(value.get("shape", len(flat))).split(","))
+        return flat.reshape(shape)
+    return np.asarray(value, dtype=float)
+
+
+def heatmap_trace(figure: dict) -> dict:
+    (heatmap,) = [trace for trace in figure["data"] if trace["type"] == "heatmap"]
+    return heatmap
+
+
+def heatmap_z(figure: dict) -> np.ndarray:
+    return plotly_array(heatmap_trace(figure)["z"])
+
+
+def caption_target(caption: str) -> int:
+    match = re.match(r"target \*\*.*\*\* \((\d+)\)", caption)
+    assert match, caption
+    return int(match.group(1))
+
+
+def top1(at: AppTest) -> tuple[str, int]:
+    """The top-1 label and index, read from the prediction bar chart (bars "LABEL (INDEX)")."""
+    (chart,) = [c for c in charts(at) if c.key == "prediction"]
+    (bars,) = json.loads(chart.proto.spec)["data"]
+    probs = plotly_array(bars["x"])
+    match = re.fullmatch(r"(.+) \((\d+)\)", bars["y"][int(np.argmax(probs))])
+    assert match, bars["y"]
+    return match.group(1), int(match.group(2))
+
+
+def shown_option(selectbox, before: Any = None) -> str | None:
+    """The option a browser shows as selected in a selectbox after a run; None: the empty placeholder.
+
+    The page either sends a one-shot value (`set_value`, with `raw_value` unless it clears the box) or,
+    for a box the browser has not shown yet, the index to start from (`default`). A box the browser already
+    shows (`before`, the same widget on the previous run) keeps its text unless a one-shot value replaces it.
+    """
+    proto = selectbox.proto
+    if proto.set_value:
+        return proto.raw_value if proto.HasField("raw_value") else None
+    if before is not None and before.proto.id == proto.id:
+        return shown_option(before)
+    return selectbox.options[proto.default] if proto.HasField("default") else None
+
+
+def assert_target_shows_top1(at: AppTest, model: str, before: Any = None) -> None:
+    """The target box shows its first option, the top-1 class of the current image, not a stale or empty box."""
+    target = at.selectbox(key=f"target.{model}")
+    assert target.options[0].startswith("top-1"), target.options[:2]
+    shown = shown_option(target, before)
+    assert shown == target.options[0], (
+        f"the target box shows {shown!r} (None: the 'Choose an option' placeholder) "
+        f"while the panels explain the top-1 class; expected {target.options[0]!r}"
+    )
+
+
+def model_view_caption(at: AppTest) -> str:
+    (image,) = at.main.image
+    (caption,) = image.captions
+    return caption
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def computed(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Records every map actually computed (not served from the cache): call it for the list of method names."""
+    calls: list[str] = []
+    for method in METHODS:
+        cls = explainers.get(method)
+        original = cls.compute
+
+        def compute(self, job, _original=original, _method=method):
+            calls.append(_method)
+            return _original(self, job)
+
+        monkeypatch.setattr(cls, "compute", compute)
+    return lambda: list(calls)
+
+
+@pytest.fixture
+def mnist_app() -> AppTest:
+    at = new_app(MNIST_FAST)
+    at.run()
+    assert_clean(at)
+    return at
+
+
+# ---------------------------------------------------------------------------------------------- default view
+
+
+@pytest.fixture(scope="module")
+def default_view() -> Iterator[AppTest]:
+    """The page exactly as a visitor first sees it: no widget touched."""
+    at = new_app()
+    at.run()
+    yield at
+
+
+def test_default_view_renders_without_exception(default_view: AppTest) -> None:
+    at = default_view
+    assert_clean(at)
+    assert at.selectbox(key="model").value == "efficientnet_lite0"
+    assert at.radio(key="source").value == "Gallery"
+    assert at.selectbox(key="sample.efficientnet_lite0").value == "chelsea (cat)"
+    assert model_view_caption(at) == "chelsea (cat): what efficientnet_lite0 sees"
+    # The prediction bar chart plus one heatmap per method.
+    assert len(charts(at)) == 5
+    assert [c.key for c in charts(at)] == ["prediction", *(f"figure.{m}" for m in METHODS)]
+    for method, figure in heatmaps(at).items():
+        kinds = [trace["type"] for trace in figure["data"]]
+        assert kinds == ["image", "heatmap"], (method, kinds)
+        z = heatmap_z(figure)
+        assert z.shape == (224, 224), (method, z.shape)
+        assert np.isfinite(z).all() and np.abs(z).max() > 0, method
+    assert [m.value for m in at.main.markdown if m.value.startswith("#### ")] == [
+        "#### Saliency",
+        "#### Occlusion",
+        "#### LIME",
+        "#### SHAP",
+    ]
+
+
+def test_default_target_is_top1_cat(default_view: AppTest) -> None:
+    at = default_view
+    assert_target_shows_top1(at, "efficientnet_lite0")
+    label, index = top1(at)
+    assert index in CAT_CLASSES, (label, index)
+    assert "cat" in label.lower() or label.lower().startswith("tabby")
+    assert at.subheader[0].value == f"Why {label}?"
+    captions = panel_captions(at)
+    assert list(captions) == METHODS
+    for method, caption in captions.items():
+        assert caption_target(caption) == index, (method, caption)
+        assert caption.startswith(f"target **{label}** ({index})"), caption
+        assert re.search(r" · seed 0 · \d+\.\d\d s", caption), caption
+    # The default parameters, scaled to the 224-px input, are stated in the captions.
+    assert "window=32, stride=16" in captions["occlusion"]
+    assert "samples=500" in captions["lime"]
+    assert "evaluations=300" in captions["shap"]
+
+
+# ---------------------------------------------------------------------------------------------- interactions
+
+
+def test_switching_to_mnist_predicts_a_digit() -> None:
+    """Pick mnist_cnn in the model selectbox of the default page (cheap once the default view is cached)."""
+    at = new_app({k: v for k, v in MNIST_FAST.items() if k != "model"})
+    at.run()
+    assert_clean(at)
+    at.selectbox(key="model").set_value("mnist_cnn").run()
+    assert_clean(at)
+    assert at.selectbox(key="sample.mnist_cnn").value == "mnist digit 3"
+    assert model_view_caption(at) == "mnist digit 3: what mnist_cnn sees"
+    label, index = top1(at)
+    assert label == str(index) and 0 <= index <= 9
+    assert index == 3  # a held-out 3 that the 0.97-accurate model gets right
+    assert_target_shows_top1(at, "mnist_cnn")
+    assert len(heatmaps(at)) == 4
+    for figure in heatmaps(at).values():
+        assert heatmap_z(figure).shape == (28, 28)
+    assert all(caption_target(c) == 3 for c in panel_captions(at).values())
+
+
+def test_changing_gallery_image(mnist_app: AppTest) -> None:
+    at = mnist_app
+    before = panel_captions(at)
+    target_before = at.selectbox(key="target.mnist_cnn")
+    at.selectbox(key="sample.mnist_cnn").set_value("mnist digit 7").run()
+    assert_clean(at)
+    assert model_view_caption(at) == "mnist digit 7: what mnist_cnn sees"
+    assert top1(at) == ("7", 7)
+    assert at.subheader[0].value == "Why 7?"
+    assert_target_shows_top1(at, "mnist_cnn", before=target_before)  # not the digit 3's stale "top-1: 3 (3)"
+    after = panel_captions(at)
+    assert list(after) == METHODS
+    assert all(caption_target(c) == 7 for c in after.values()), after
+    assert after != before
+
+
+def test_changing_target_updates_every_panel(mnist_app: AppTest) -> None:
+    at = mnist_app
+    top1_choice = at.selectbox(key="target.mnist_cnn").value  # the value of the "top-1" option
+    _, top_index = top1(at)
+    other = 5 if top_index != 5 else 6
+    target = at.selectbox(key="target.mnist_cnn")
+    assert target.options[other + 1] == f"{other} ({other})"  # options: top-1, then every class
+    target.set_value(other).run()
+    assert_clean(at)
+    assert at.selectbox(key="target.mnist_cnn").value == other
+    assert at.subheader[0].value == f"Why {other}?"
+    captions = panel_captions(at)
+    assert list(captions) == METHODS
+    for method, caption in captions.items():
+        assert caption.startswith(f"target **{other}** ({other})"), (method, caption)
+    # Back to top-1: the captions name the top class again.
+    at.selectbox(key="target.mnist_cnn").set_value(top1_choice).run()
+    assert_clean(at)
+    assert at.subheader[0].value == f"Why {top_index}?"
+    assert all(caption_target(c) == top_index for c in panel_captions(at).values())
+
+
+def test_changing_a_method_parameter_recomputes_only_that_panel(
+    mnist_app: AppTest, computed: Callable[[], list[str]]
+) -> None:
+    at = mnist_app
+    before = panel_captions(at)
+    assert "window=4, stride=2" in before["occlusion"]  # 32 and 16 scaled from 224 px to 28 px
+    at.slider(key="occlusion.window.28").set_value(7).run()
+    assert_clean(at)
+    after = panel_captions(at)
+    assert "window=7, stride=2" in after["occlusion"]
+    assert after["occlusion"] != before["occlusion"]
+    for method in ("saliency", "lime", "shap"):
+        assert after[method] == before[method], method
+    assert computed() == ["occlusion"]
+    assert len(heatmaps(at)) == 4
+
+
+def test_display_change_recomputes_nothing(mnist_app: AppTest, computed: Callable[[], list[str]]) -> None:
+    at = mnist_app
+    # A fresh seed makes every map a cache miss once, so the baseline below comes from real computations
+    # (this also shows the `computed` probe sees computations, so the zero below is meaningful).
+    at.number_input(key="seed").set_value(1234).run()
+    assert_clean(at)
+    assert sorted(computed()) == sorted(METHODS)
+    captions = panel_captions(at)
+    figures = heatmaps(at)
+    assert all(" · seed 1234 · " in c for c in captions.values()), captions
+    assert all(heatmap_trace(f)["opacity"] == pytest.approx(0.8) for f in figures.values())
+
+    at.slider(key="opacity").set_value(0.4).run()
+    assert_clean(at)
+    assert len(computed()) == 4  # nothing new computed
+    assert panel_captions(at) == captions  # the cached results carry their original runtimes
+    assert all(heatmap_trace(f)["opacity"] == pytest.approx(0.4) for f in heatmaps(at).values())
+
+    at.radio(key="scale").set_value("Per panel (raw units)").run()
+    assert_clean(at)
+    at.slider(key="percentile").set_value(95.0).run()
+    assert_clean(at)
+    assert len(computed()) == 4
+    assert panel_captions(at) == captions
+    for method, figure in heatmaps(at).items():
+        title = heatmap_trace(figure)["colorbar"]["title"]["text"]
+        assert title.endswith("units"), (method, title)  # per-panel scale: raw units on each colour bar
+    assert any(c.value.endswith("Per-panel scale: each map in its own units.") for c in at.main.caption)
+
+
+# ---------------------------------------------------------------------------------------------- upload
+
+
+def test_upload_replaces_the_image_and_a_bad_file_says_why(mnist_app: AppTest) -> None:
+    at = mnist_app
+    gallery = panel_captions(at)
+    at.radio(key="source").set_value("Upload").run()
+    assert_clean(at)
+    assert any("No image uploaded yet" in i.value for i in at.sidebar.info)
+    assert model_view_caption(at) == "mnist digit 3: what mnist_cnn sees"  # the gallery image meanwhile
+
+    digit = np.zeros((64, 64, 3), dtype=np.uint8)
+    digit[12:52, 28:36] = 255  # a thick vertical bar: something like a 1
+    at.file_uploader(key="uploader").set_value(("bar.png", png_bytes(digit), "image/png")).run()
+    assert_clean(at)
+    assert model_view_caption(at) == "bar.png: what mnist_cnn sees"
+    assert not at.sidebar.info
+    assert len(heatmaps(at)) == 4
+    good = panel_captions(at)
+    assert list(good) == METHODS
+    assert good != gallery
+    _, top_index = top1(at)
+    assert all(caption_target(c) == top_index for c in good.values()), good
+
+    at.file_uploader(key="uploader").set_value(("notes.png", b"these are my notes, not a picture\n", "image/png"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    messages = [e.value for e in at.sidebar.error]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("notes.png: This file is not an image whylabel can read"), messages
+    assert not at.main.error, [e.value for e in at.main.error]
+    # The last good upload stays on screen, panels and all.
+    assert model_view_caption(at) == "bar.png: what mnist_cnn sees"
+    assert len(heatmaps(at)) == 4
+    assert panel_captions(at) == good

@@ -1,0 +1,261 @@
+"""The dashboard in a real browser: `streamlit run app.py` driven by Debian's chromium through Playwright.
+
+Skipped only when `chromium` is not on PATH (`.ci/run` installs it; `playwright install` is not used).
+The first page load computes the four default panels (~45 s on two cores, plus numba's first-call JIT).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
+CHROMIUM = shutil.which("chromium")
+SCREENSHOT = Path("/tmp/whylabel-screenshot.png")
+
+CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat
+SERVER_START_S = 60
+FIRST_RUN_MS = 180_000  # the default view computes four full-size maps
+RUN_MS = 150_000
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+PLOTS = "[data-testid='stMain'] .js-plotly-plot"
+HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
+EXCEPTION = "[data-testid='stException']"
+ALERT = "[data-testid='stAlert']"
+FAILED = "could not be computed"  # what a panel that raised says
+TARGET_BOX = "[data-testid='stMain'] [data-testid='stSelectbox'] input[role='combobox']"
+FILE_INPUT = "[data-testid='stSidebar'] input[type='file']"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+            return reply.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`streamlit run app.py` on a free port; the process is stopped afterwards, pass or fail."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    command = [
+        str(STREAMLIT),
+        "run",
+        "app.py",
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--server.fileWatcherType=none",
+        "--browser.gatherUsageStats=false",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            assert process.poll() is None, f"streamlit exited with {process.returncode}:\n{log_tail(log)}"
+            if healthy(url):
+                break
+            assert time.monotonic() < deadline, f"streamlit did not answer within {SERVER_START_S} s:\n{log_tail(log)}"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        print(f"--- streamlit log ({log}) ---\n{log_tail(log)}")
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    """A fresh browser session (so a fresh Streamlit session) on the app, tall enough to show every panel."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1800})
+    page = context.new_page()
+    page.goto(server)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def wait_idle(page: Page, timeout_ms: int) -> None:
+    page.locator(IDLE).wait_for(state="attached", timeout=timeout_ms)
+
+
+def wait_first_view(page: Page) -> None:
+    """The first run has finished: five plots (prediction and four panels) on screen, no failure, script idle."""
+    expect(page.get_by_role("heading", name="whylabel")).to_be_visible(timeout=60_000)
+    # Five plots, or the first sign of failure (so a broken page fails now rather than at the timeout).
+    done = page.locator(PLOTS).nth(4).or_(page.locator(EXCEPTION)).or_(page.locator(ALERT).filter(has_text=FAILED))
+    done.first.wait_for(timeout=FIRST_RUN_MS)
+    assert_no_error(page)
+    expect(page.locator(PLOTS)).to_have_count(5)
+    wait_idle(page, FIRST_RUN_MS)
+
+
+def panel_captions(page: Page) -> list[str]:
+    """The four panel captions ("target LABEL (INDEX) · score: … · seed 0 · 1.23 s")."""
+    return (
+        page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']")
+        .filter(has_text=" · seed ")
+        .all_inner_texts()
+    )
+
+
+def caption_target(caption: str) -> int:
+    match = re.match(r"target .+? \((\d+)\) · ", caption)
+    assert match, caption
+    return int(match.group(1))
+
+
+def assert_target_box_shows_top1(page: Page, top_index: int) -> None:
+    """The "Explain which class?" box shows its top-1 option for this image: not empty, not a stale class."""
+    shown = page.locator(TARGET_BOX).input_value()
+    assert shown.startswith("top-1"), f"the target box shows {shown!r} (empty: the 'Choose an option' placeholder)"
+    named = re.findall(r"\((\d+)\)", shown)
+    assert all(int(n) == top_index for n in named), f"the target box shows {shown!r}; the top-1 class is {top_index}"
+
+
+def model_view_caption(page: Page) -> str:
+    return page.locator("[data-testid='stMain'] [data-testid='stImageCaption']").inner_text()
+
+
+def assert_four_heatmaps(page: Page) -> None:
+    plots = page.locator(PLOTS)
+    expect(plots).to_have_count(5)  # the prediction bar chart and four panels
+    for i in range(5):
+        expect(plots.nth(i)).to_be_visible()
+    expect(page.locator(HEATMAPS)).to_have_count(4)
+    for i in range(4):
+        expect(page.locator(HEATMAPS).nth(i)).to_be_visible()
+
+
+def assert_no_error(page: Page) -> None:
+    failed = page.locator(ALERT).filter(has_text=FAILED)
+    if failed.count():
+        raise AssertionError(f"a panel failed: {failed.first.inner_text()}")
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
+def screenshot(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    shutil.copyfile(path, SCREENSHOT)
+
+
+def test_default_view_in_browser(page: Page, tmp_path: Path) -> None:
+    wait_first_view(page)
+    assert_four_heatmaps(page)
+    assert model_view_caption(page) == "chelsea (cat): what efficientnet_lite0 sees"
+    captions = panel_captions(page)
+    assert len(captions) == 4, captions
+    assert len({caption_target(c) for c in captions}) == 1, captions
+    assert caption_target(captions[0]) in CAT_CLASSES, captions
+    assert_target_box_shows_top1(page, caption_target(captions[0]))
+    screenshot(page, tmp_path / "default-view.png")
+
+
+def test_upload_in_browser(page: Page, tmp_path: Path) -> None:
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(np.asarray(skimage.data.coffee(), dtype=np.uint8)).save(photo)
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are my notes, not a picture\n")
+
+    try:
+        wait_first_view(page)
+        assert_no_error(page)
+        default_captions = panel_captions(page)
+        assert len(default_captions) == 4, default_captions
+
+        # Switch the Image radio to Upload: the uploader appears and the gallery image stays meanwhile.
+        page.locator("[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+        page.locator(FILE_INPUT).wait_for(state="attached", timeout=RUN_MS)
+        expect(page.get_by_text("No image uploaded yet")).to_be_visible(timeout=RUN_MS)
+        wait_idle(page, RUN_MS)
+        assert_no_error(page)
+        assert_four_heatmaps(page)
+
+        # A real photo: the model view and all four panels follow it.
+        page.locator(FILE_INPUT).set_input_files(photo)
+        expect(page.locator("[data-testid='stMain'] [data-testid='stImageCaption']")).to_have_text(
+            "coffee.png: what efficientnet_lite0 sees", timeout=RUN_MS
+        )
+        wait_idle(page, RUN_MS)
+        assert_no_error(page)
+        assert_four_heatmaps(page)
+        captions = panel_captions(page)
+        assert len(captions) == 4, captions
+        assert captions != default_captions
+        top_index = caption_target(captions[0])
+        assert {caption_target(c) for c in captions} == {top_index}, captions
+        assert top_index not in CAT_CLASSES, captions
+        assert_target_box_shows_top1(page, top_index)
+
+        # Text renamed .png: a clear message, and the last good image and its panels stay on screen.
+        page.locator(FILE_INPUT).set_input_files(not_an_image)
+        alert = page.locator(ALERT).filter(has_text="notes.png")
+        expect(alert).to_be_visible(timeout=RUN_MS)
+        expect(alert).to_contain_text("This file is not an image whylabel can read")
+        wait_idle(page, RUN_MS)
+        assert_no_error(page)
+        assert model_view_caption(page) == "coffee.png: what efficientnet_lite0 sees"
+        assert_four_heatmaps(page)
+        assert panel_captions(page) == captions
+        assert_target_box_shows_top1(page, top_index)
+    finally:
+        screenshot(page, tmp_path / "upload.png")
