@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 import explainers
@@ -32,15 +33,22 @@ def prediction(prediction: models.Prediction) -> None:
 def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[str, Any], display: Display) -> None:
     """One panel per method, each drawn as soon as it finishes."""
     methods = run["methods"]
+    pixels = clf.input_image(picked.image)  # resized once per run, shared by every panel
     for start in range(0, len(methods), PANELS_PER_ROW):
         row = methods[start : start + PANELS_PER_ROW]
         for column, method in zip(st.columns(PANELS_PER_ROW), row, strict=False):
             with column:
-                panel(clf, picked, target, method, run, display)
+                panel(clf, picked, pixels, target, method, run, display)
 
 
 def panel(
-    clf: models.Classifier, picked: Picked, target: int, method: str, run: dict[str, Any], display: Display
+    clf: models.Classifier,
+    picked: Picked,
+    pixels: np.ndarray,
+    target: int,
+    method: str,
+    run: dict[str, Any],
+    display: Display,
 ) -> None:
     cls = explainers.get(method)
     st.markdown(f"#### {cls.title}")
@@ -62,7 +70,7 @@ def panel(
         slot.error(f"{cls.title} could not be computed: {err}")
         return
     with slot.container():
-        st.plotly_chart(render.attribution_figure(clf.input_image(picked.image), att, display), key=f"figure.{method}")
+        st.plotly_chart(render.attribution_figure(pixels, att, display), key=f"figure.{method}")
         st.caption(render.caption(att))
     with st.expander("How to read this"):
         st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
