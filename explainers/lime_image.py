@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from lime import lime_image
 
 from explainers.base import Explainer, Job, Param
-from explainers.forward import BATCH_SIZE, Counter, probabilities
+from explainers.forward import Counter, probabilities
 from explainers.registry import register
 from explainers.superpixels import ALGORITHMS, segment
 
-lime_image.tqdm = iter  # lime 0.2.0.1 always prints a tqdm bar; our own progress callback replaces it
-
 HIDE_COLOURS: dict[str, int | None] = {"mean": None, "grey": 128, "black": 0}
+CHUNK = 16
+"""Perturbed images built at a time; the engine splits them into its own batches."""
+
+
+class VectorisedLimeImageExplainer(lime_image.LimeImageExplainer):
+    """`lime_image` with its sampling loop vectorised; everything else is lime's own code.
+
+    lime 0.2.0.1 builds each perturbed image in Python (a deep copy, then one mask per hidden superpixel)
+    and prints a tqdm bar it cannot silence: about 0.5 ms per sample here, a third of the model's time
+    per image on the fast engine. This draws the same random numbers from the same generator, so the
+    explanation is identical to lime's for the same seed (a test checks it), and builds each chunk of
+    images with one masked copy, in float32 as the engine takes them.
+    """
+
+    def data_labels(
+        self,
+        image: np.ndarray,
+        fudged_image: np.ndarray,
+        segments: np.ndarray,
+        classifier_fn: Callable[[np.ndarray], np.ndarray],
+        num_samples: int,
+        batch_size: int = CHUNK,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n_features = np.unique(segments).shape[0]
+        data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
+        data[0, :] = 1
+        image32, fudged32 = image.astype(np.float32), fudged_image.astype(np.float32)
+        labels = []
+        for start in range(0, num_samples, batch_size):
+            rows = data[start : start + batch_size]
+            images = np.empty((len(rows), *image.shape), np.float32)
+            images[:] = fudged32
+            np.copyto(images, image32, where=rows[:, segments].astype(bool)[..., None])
+            labels.append(classifier_fn(images))
+        return data, np.concatenate(labels)
 
 
 @register
@@ -42,7 +76,7 @@ class Lime(Explainer):
         p = job.params
         segments = segment(np.asarray(job.pixels), p["segmentation"], p["n_segments"], job.seed)
         counter = Counter(job, p["samples"])
-        explanation = lime_image.LimeImageExplainer(random_state=job.seed).explain_instance(
+        explanation = VectorisedLimeImageExplainer(random_state=job.seed).explain_instance(
             np.array(job.pixels),
             lambda images: probabilities(job, images, counter),
             labels=(job.target,),
@@ -50,7 +84,7 @@ class Lime(Explainer):
             hide_color=HIDE_COLOURS[p["hide_colour"]],
             num_features=int(segments.max()) + 1,
             num_samples=p["samples"],
-            batch_size=BATCH_SIZE,
+            batch_size=CHUNK,
             segmentation_fn=lambda _: segments,
             random_seed=job.seed,
         )

@@ -10,7 +10,7 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from explainers.base import Explainer, Job, Param
-from explainers.forward import BATCH_SIZE, Counter
+from explainers.forward import Counter, logits
 from explainers.registry import register
 
 GREY = 128
@@ -45,23 +45,17 @@ class Occlusion(Explainer):
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         window, stride = job.params["window"], job.params["stride"]
-        x = job.tensor()
-        grey = job.clf.to_tensor(np.full_like(job.pixels, GREY))
-        counter = Counter(job, evaluations(x.shape[-1], x.shape[-2], window, stride) + 1)
-
-        def forward(batch: torch.Tensor) -> torch.Tensor:
-            counter.add(len(batch))
-            return job.clf.module(batch)
-
-        attribution = CaptumOcclusion(forward).attribute(
+        x = torch.from_numpy(job.pixels.astype(np.float32))[None]  # (1, H, W, 3) pixels: the engine normalises
+        counter = Counter(job, evaluations(x.shape[2], x.shape[1], window, stride) + 1)
+        attribution = CaptumOcclusion(lambda batch: logits(job, batch, counter)).attribute(
             x,
             target=job.target,
-            sliding_window_shapes=(3, window, window),
-            strides=(3, stride, stride),
-            baselines=grey,
-            perturbations_per_eval=BATCH_SIZE,
+            sliding_window_shapes=(window, window, 3),
+            strides=(stride, stride, 3),
+            baselines=float(GREY),
+            perturbations_per_eval=job.clf.engine().batch_size,
         )
-        return attribution[0].mean(dim=0).numpy(), {}
+        return attribution[0].mean(dim=-1).numpy(), {}
 
 
 def evaluations(width: int, height: int, window: int, stride: int) -> int:

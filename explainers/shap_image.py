@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,29 @@ import shap
 from scipy.ndimage import gaussian_filter
 
 from explainers.base import Explainer, Job, Param
-from explainers.forward import BATCH_SIZE, Counter, probabilities
+from explainers.forward import Counter, probabilities
 from explainers.registry import register
 
 MASKS = ("blur", "grey", "black")
+
+
+class ImageMasker(shap.maskers.Image):
+    """SHAP's image masker with its partition tree cached per image shape.
+
+    The tree depends only on the shape, yet `shap.maskers.Image` rebuilds it for every masker: about
+    0.65 s for a 224 x 224 x 3 image here, a third of a default SHAP panel. It is read-only, so one
+    copy per shape is shared.
+    """
+
+    def build_partition_tree(self) -> None:
+        self.clustering = partition_tree(tuple(self.input_shape))
+
+
+@cache
+def partition_tree(shape: tuple[int, ...]) -> np.ndarray:
+    tree = shap.maskers.Image(np.zeros(shape), shape).clustering
+    tree.flags.writeable = False
+    return tree
 
 
 @register
@@ -34,15 +54,17 @@ class Shap(Explainer):
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        image = np.asarray(job.pixels, dtype=np.float64)
-        masker = shap.maskers.Image(hidden_value(image, job.params["mask"]), image.shape)
+        image = np.asarray(job.pixels, dtype=np.float32)
+        masker = ImageMasker(hidden_value(image, job.params["mask"]), image.shape)
         counter = Counter(job, job.params["evaluations"])
 
         def predict(images: np.ndarray) -> np.ndarray:
             return probabilities(job, np.asarray(images), counter)[:, [job.target]]
 
         explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
-        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=BATCH_SIZE, silent=True)
+        result = explainer(
+            image[None], max_evals=job.params["evaluations"], batch_size=job.clf.engine().batch_size, silent=True
+        )
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         return values, {"base_value": base, "evaluations": counter.done}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
+
+from models.engine import BACKENDS, Engine, build
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,13 @@ class Classifier:
     crop: float = 0.875
     resample: int = Image.Resampling.BICUBIC
     weights_path: str | None = None
+    backend: str | None = None
+    """Forward backend for perturbation batches: "auto" (onnxruntime if it matches torch), "onnxruntime"
+    or "torch"; None reads $WHYLABEL_BACKEND, default "auto"."""
     _mean: torch.Tensor = field(init=False, repr=False)
     _std: torch.Tensor = field(init=False, repr=False)
+    _engine: Engine | None = field(init=False, repr=False, default=None)
+    _engine_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         _check_preprocessing(self)
@@ -71,6 +79,13 @@ class Classifier:
             raise ValueError(f"pixels must be (H, W, 3) or (N, H, W, 3), got shape {array.shape}")
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(0, 3, 1, 2)
         return (x / 255.0 - self._mean) / self._std
+
+    def engine(self) -> Engine:
+        """The fast forward engine for batches of perturbed inputs, built and calibrated on first use."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = build(self, self.backend)
+            return self._engine
 
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
         """Logits for model-view pixels, without gradients."""
@@ -109,6 +124,7 @@ def from_module(
     std: Sequence[float] = (0.229, 0.224, 0.225),
     crop: float = 0.875,
     name: str = "custom",
+    backend: str | None = None,
 ) -> Classifier:
     """Wrap any torch module that maps (N, 3, input_size, input_size) to logits."""
     if not isinstance(module, torch.nn.Module):
@@ -121,6 +137,7 @@ def from_module(
         mean=_triple(mean, "mean"),
         std=_triple(std, "std"),
         crop=crop,
+        backend=backend,
     )
 
 
@@ -140,6 +157,8 @@ def _check_preprocessing(clf: Classifier) -> None:
         raise ValueError(f"std values must be positive, got {clf.std}")
     if not clf.labels:
         raise ValueError("labels must not be empty")
+    if clf.backend is not None and clf.backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {clf.backend!r}")
 
 
 def _preview(labels: list[str], n: int = 8) -> str:

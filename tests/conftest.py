@@ -44,7 +44,7 @@ class Linear(torch.nn.Module):
 
 
 class Flaky(torch.nn.Module):
-    """Wraps a module and raises RuntimeError on its `fail_on`-th forward call (1-based)."""
+    """Wraps a module and raises RuntimeError on its `fail_on`-th forward call (1-based; 0 never)."""
 
     def __init__(self, inner: torch.nn.Module, fail_on: int) -> None:
         super().__init__()
