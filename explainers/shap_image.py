@@ -7,13 +7,11 @@ from typing import Any
 
 import numpy as np
 import shap
-from scipy.ndimage import gaussian_filter
 
 from explainers.base import Explainer, Job, Param
+from explainers.fill import FILLS, hidden_value
 from explainers.forward import Counter, probabilities
 from explainers.registry import register
-
-MASKS = ("blur", "grey", "black")
 
 
 class ImageMasker(shap.maskers.Image):
@@ -50,7 +48,7 @@ class Shap(Explainer):
     score = "probability"
     params = (
         Param("evaluations", 300, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
-        Param("mask", "blur", "What hidden pixels are replaced with.", choices=MASKS),
+        Param("mask", "blur", "What hidden pixels are replaced with.", choices=FILLS),
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
@@ -68,11 +66,3 @@ class Shap(Explainer):
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         return values, {"base_value": base, "evaluations": counter.done}
-
-
-def hidden_value(image: np.ndarray, mask: str) -> np.ndarray:
-    """The fill for hidden pixels: a heavily blurred copy of the image (sigma = side / 8), grey or black."""
-    if mask == "blur":
-        sigma = min(image.shape[:2]) / 8
-        return np.stack([gaussian_filter(image[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
-    return np.full_like(image, 128.0 if mask == "grey" else 0.0)

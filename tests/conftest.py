@@ -69,6 +69,30 @@ class Counting(torch.nn.Module):
         return self.inner(x)
 
 
+class TopLeftBrightness(torch.nn.Module):
+    """The logit of class 0 is the mean brightness of the top-left quadrant; the other classes are constant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        brightness = x[:, :, : height // 2, : width // 2].mean(dim=(1, 2, 3))
+        zero = torch.zeros_like(brightness)
+        return torch.stack([10 * (brightness - 0.5), zero, zero], dim=-1)
+
+
+def quadrant_scene(size: int = 32) -> tuple[Image.Image, np.ndarray]:
+    """Bright texture in the top-left quadrant (the one the model uses) and a bright decoy in the bottom-right."""
+    rng = np.random.default_rng(0)
+    half = size // 2
+    pixels = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+    pixels[:half, :half] = rng.integers(190, 256, (half, half, 3))
+    pixels[:half, :half, 2] = 40  # yellowish
+    pixels[half:, half:] = rng.integers(190, 256, (half, half, 3))
+    pixels[half:, half:, 0] = 40  # cyan decoy, just as bright
+    inside = np.zeros((size, size), dtype=bool)
+    inside[:half, :half] = True
+    return Image.fromarray(pixels), inside
+
+
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
     """A random RGB image."""
     rng = np.random.default_rng(seed)
@@ -96,6 +120,8 @@ def tiny():
         Linear = Linear
         Flaky = Flaky
         Counting = Counting
+        TopLeftBrightness = TopLeftBrightness
+        quadrant_scene = staticmethod(quadrant_scene)
         labels = LABELS
 
     return Builders

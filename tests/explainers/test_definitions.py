@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import explainers
@@ -85,30 +84,6 @@ def test_occlusion_evaluation_count_matches_the_images_the_model_sees(tiny, nois
 # --- LIME and SHAP on a model that only looks at one quadrant ----------------------------------------------------
 
 
-class TopLeftBrightness(torch.nn.Module):
-    """The logit of class 0 is the mean brightness of the top-left quadrant; the other classes are constant."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        brightness = x[:, :, : height // 2, : width // 2].mean(dim=(1, 2, 3))
-        zero = torch.zeros_like(brightness)
-        return torch.stack([10 * (brightness - 0.5), zero, zero], dim=-1)
-
-
-def quadrant_scene(size: int = 32) -> tuple[Image.Image, np.ndarray]:
-    """Bright texture in the top-left quadrant (the one the model uses) and a bright decoy in the bottom-right."""
-    rng = np.random.default_rng(0)
-    half = size // 2
-    pixels = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
-    pixels[:half, :half] = rng.integers(190, 256, (half, half, 3))
-    pixels[:half, :half, 2] = 40  # yellowish
-    pixels[half:, half:] = rng.integers(190, 256, (half, half, 3))
-    pixels[half:, half:, 0] = 40  # cyan decoy, just as bright
-    inside = np.zeros((size, size), dtype=bool)
-    inside[:half, :half] = True
-    return Image.fromarray(pixels), inside
-
-
 @pytest.mark.parametrize(
     ("method", "params"),
     [
@@ -119,9 +94,11 @@ def quadrant_scene(size: int = 32) -> tuple[Image.Image, np.ndarray]:
     ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
-def test_lime_and_shap_rank_first_the_region_the_model_uses(method, params, seed):
-    clf = models.from_module(TopLeftBrightness(), ["top-left", "b", "c"], 32, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0)
-    img, inside = quadrant_scene()
+def test_lime_and_shap_rank_first_the_region_the_model_uses(tiny, method, params, seed):
+    clf = models.from_module(
+        tiny.TopLeftBrightness(), ["top-left", "b", "c"], 32, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0
+    )
+    img, inside = tiny.quadrant_scene()
 
     heatmap = explainers.explain(clf, img, method, target=0, seed=seed, **params).heatmap
 
