@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 PORT ?= 8501
 
-.PHONY: setup run test lint format train-mnist clean
+.PHONY: setup run test bench lint format train-mnist clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The notebook path against the dashboard path, with a convergence sweep of LIME's and SHAP's budgets
+# (about 10 minutes on 2 cores). Writes bench/results/latest.json and latest.md and prints the table.
+bench: setup
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

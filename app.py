@@ -14,6 +14,7 @@ picked = controls.pick_image(model_name)
 methods = controls.pick_methods()
 seed = controls.pick_seed()
 clf = cache.model(model_name)
+cache.warm_up()  # after the model's engine is timed, so the two do not compete
 params = {method: controls.pick_params(method, clf.input_size) for method in methods}
 display = controls.pick_display()
 

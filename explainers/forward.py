@@ -27,9 +27,11 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
 
 
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
-    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum."""
+    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum.
+
+    Captum builds each batch with torch ops, so this uses the engine's quiet session (see `onnx_run`)."""
     counter.add(len(batch))
-    return torch.from_numpy(job.clf.engine().logits(batch.detach().numpy()))
+    return torch.from_numpy(job.clf.engine().logits(batch.detach().numpy(), quiet=True))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

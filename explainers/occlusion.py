@@ -55,7 +55,7 @@ class Occlusion(Explainer):
             baselines=float(GREY),
             perturbations_per_eval=job.clf.engine().batch_size,
         )
-        return attribution[0].mean(dim=-1).numpy(), {}
+        return attribution[0].mean(dim=-1).numpy(), {"evaluations": counter.done}
 
 
 def evaluations(width: int, height: int, window: int, stride: int) -> int:

@@ -114,6 +114,8 @@ def caption(att: Attribution) -> str:
     parts = [f"target **{att.label}** ({att.target})", f"score: {att.score}"]
     parts += [params] if params else []
     parts += [f"seed {att.params['seed']}", f"{att.seconds:.2f} s"]
+    if "evaluations" in att.extras:
+        parts.append(f"{att.extras['evaluations']} model evaluations")
     if "r2" in att.extras:
         parts.append(f"surrogate R² {att.extras['r2']:.2f} over {att.extras['n_superpixels']} superpixels")
     return " · ".join(parts)

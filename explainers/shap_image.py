@@ -47,7 +47,7 @@ class Shap(Explainer):
     )
     score = "probability"
     params = (
-        Param("evaluations", 300, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
+        Param("evaluations", 100, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
         Param("mask", "blur", "What hidden pixels are replaced with.", choices=FILLS),
     )
 

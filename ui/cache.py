@@ -22,10 +22,24 @@ from explainers.base import Progress
 MAX_ATTRIBUTIONS = 512
 
 
-@st.cache_resource(show_spinner="Loading the model…")
+@st.cache_resource(show_spinner="Loading the model and timing its fast engine…")
 def model(name: str) -> models.Classifier:
-    """One classifier per name for the whole server (read-only, so safe to share between sessions)."""
-    return models.load(name)
+    """One classifier per name for the whole server (read-only, so safe to share between sessions).
+
+    Its forward engine is built here, not on the first perturbation panel: export, check and calibration
+    take a few seconds once, and every later image is fast.
+    """
+    clf = models.load(name)
+    clf.engine()
+    return clf
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Compile SHAP's numba code once per server, in the background, before anyone asks for a SHAP panel."""
+    thread = threading.Thread(target=explainers.warm_up, name="whylabel-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -23,6 +23,11 @@ def model_view(clf: models.Classifier, picked: Picked) -> None:
         f"{clf.input_size}x{clf.input_size} px, centre crop {clf.crop:.3f} of the shorter side, "
         f"mean {tuple(round(m, 3) for m in clf.mean)}, std {tuple(round(s, 3) for s in clf.std)}"
     )
+    fast = clf.engine()
+    st.caption(
+        f"Perturbation passes: {fast.backend}, batches of {fast.batch_size}, {fast.throughput:.0f} images/s "
+        f"measured at load ({fast.note})."
+    )
 
 
 def prediction(prediction: models.Prediction) -> None:

@@ -223,8 +223,9 @@ def test_default_target_is_top1_cat(default_view: AppTest) -> None:
         assert re.search(r" · seed 0 · \d+\.\d\d s", caption), caption
     # The default parameters, scaled to the 224-px input, are stated in the captions.
     assert "window=32, stride=16" in captions["occlusion"]
-    assert "samples=500" in captions["lime"]
-    assert "evaluations=300" in captions["shap"]
+    lime, shap = explainers.get("lime").resolve({}, 224), explainers.get("shap").resolve({}, 224)
+    assert f"n_segments={lime['n_segments']}, samples={lime['samples']}" in captions["lime"]
+    assert f"evaluations={shap['evaluations']}" in captions["shap"]
 
 
 # ---------------------------------------------------------------------------------------------- interactions

@@ -300,3 +300,7 @@ def test_onnxruntime_and_torch_give_the_same_map(tiny, photo, method):
     scale = float(np.abs(b.heatmap).max())
     np.testing.assert_allclose(a.heatmap, b.heatmap, rtol=1e-3, atol=1e-4 * scale)
     assert fast.engine().backend == "onnxruntime" and slow.engine().backend == "torch"
+
+
+def test_warm_up_runs_the_numba_code_paths_without_error():
+    explainers.warm_up()  # the dashboard runs it in a background thread at start-up

@@ -1,0 +1,283 @@
+"""`make bench`: the notebook path against the dashboard path, in one run on this machine.
+
+For each gallery photo and round, alternately: the four maps as a notebook would compute them
+(`bench.notebook`), then the dashboard's four default panels (`explainers.explain`, warm model).
+Reports median seconds per method and in all, the speed-up, images the model was shown per method,
+throughput achieved against the best measured forward throughput, deletion AUC per method (lower is
+better), the first-panel time, and whether LIME's and SHAP's defaults are converged. Writes JSON and
+a Markdown table (for the README) and prints the table.
+
+Usage: python -m bench.run [--model efficientnet_lite0] [--photos N] [--rounds N] [--no-sweep] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import torch
+from tqdm import tqdm
+
+import explainers
+import models
+from bench import convergence, notebook
+from explainers import render
+from explainers.faithfulness import curve, random_map
+from models import engine
+
+PHOTOS = ("chelsea (cat)", "coffee", "astronaut", "rocket", "motorcycle", "china (temple)", "flower", "grace hopper")
+METHODS = ("saliency", "occlusion", "lime", "shap")
+PERTURBATION = ("occlusion", "lime", "shap")
+GOAL_SPEEDUP, STRETCH_SPEEDUP, AUC_SLACK, THROUGHPUT_SLACK, FIRST_PANEL_S = 10.0, 20.0, 0.03, 1.25, 1.0
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def notebook_run(clf: models.Classifier, pixels: np.ndarray, target: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for method in METHODS:
+        start = time.perf_counter()
+        heatmap, images = notebook.METHODS[method](clf, pixels, target)
+        out[method] = {"seconds": time.perf_counter() - start, "images": images, "heatmap": heatmap}
+    return out
+
+
+def dashboard_run(clf: models.Classifier, img: Any, target: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for method in METHODS:
+        att = explainers.explain(clf, img, method, target=target)
+        images = att.extras.get("evaluations", 1)  # perturbation methods count their own; saliency: one pass
+        out[method] = {"seconds": att.seconds, "images": images, "heatmap": att.heatmap}
+    return out
+
+
+def first_panel_seconds(clf: models.Classifier, img: Any) -> float:
+    """What the page does before the first panel shows: predict, saliency, and its figure."""
+    start = time.perf_counter()
+    target = clf.predict(img).top[0][0]
+    att = explainers.explain(clf, img, "saliency", target=target)
+    render.attribution_figure(clf.input_image(img), att, render.Display())
+    return time.perf_counter() - start
+
+
+def forward_rates(clf: models.Classifier, seconds: float) -> dict[str, dict[int, float]]:
+    """Forward images per second at every batch size, for the engine's backend and for eager torch."""
+    example = np.stack([clf.input_image(models.sample_image(PHOTOS[0]))] * 3).astype(np.float32)
+    return {
+        "engine": engine.calibrate(clf.engine().run, example, seconds=seconds),
+        "torch": engine.calibrate(engine.torch_run(clf), example, seconds=seconds),
+    }
+
+
+def best_throughput(clf: models.Classifier, before: dict, after: dict) -> dict[str, Any]:
+    """The best of two measurements (before and after the timed runs) at each batch size."""
+    fast = clf.engine()
+    rates = {kind: {size: max(before[kind][size], after[kind][size]) for size in before[kind]} for kind in before}
+    return {
+        "engine": {"backend": fast.backend, "batch_size": fast.batch_size, "note": fast.note},
+        "rates": rates,
+        "best": max(max(r.values()) for r in rates.values()),
+    }
+
+
+def deletion(clf: models.Classifier, pixels: np.ndarray, heatmap: np.ndarray, target: int) -> float:
+    return curve(clf, pixels, heatmap, target, "deletion").auc
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    clf = models.load(args.model)
+    load_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    clf.engine()
+    engine_seconds = time.perf_counter() - start
+    before = forward_rates(clf, args.calibration_seconds)
+    photos = list(PHOTOS[: args.photos])
+    warm = models.sample_image(PHOTOS[-1])  # one untimed run of everything: numba JIT, allocators, first calls
+    notebook_run(clf, clf.input_image(warm), clf.predict(warm).top[0][0])
+    dashboard_run(clf, warm, clf.predict(warm).top[0][0])
+    runs: list[dict[str, Any]] = []
+    for name in tqdm(photos * args.rounds, desc="photos x rounds", file=sys.stderr):
+        img = models.sample_image(name)
+        pixels, target = clf.input_image(img), clf.predict(img).top[0][0]
+        row: dict[str, Any] = {"photo": name, "target": target, "label": clf.labels[target]}
+        row["notebook"] = notebook_run(clf, pixels, target)  # alternating: notebook, then dashboard, per photo
+        row["dashboard"] = dashboard_run(clf, img, target)
+        for path in ("notebook", "dashboard"):
+            for result in row[path].values():
+                result["deletion_auc"] = deletion(clf, pixels, result.pop("heatmap"), target)
+        row["random_deletion_auc"] = deletion(clf, pixels, random_map(pixels.shape[:2]), target)
+        row["first_panel_seconds"] = first_panel_seconds(clf, models.sample_image(name).copy())
+        runs.append(row)
+    result = {
+        "machine": machine(),
+        "model": args.model,
+        "load_seconds": load_seconds,
+        "engine_seconds": engine_seconds,
+        "throughput": best_throughput(clf, before, forward_rates(clf, args.calibration_seconds)),
+        "runs": runs,
+    }
+    if args.sweep:
+        result["convergence"] = sweep(clf, photos[: args.sweep_photos])
+    return result
+
+
+def sweep(clf: models.Classifier, names: list[str]) -> dict[str, Any]:
+    images = [models.sample_image(name) for name in names]
+    lime_rows = convergence.lime_sweep(clf, images, [200, 300, 400, 500, 600, 750, 1000], seeds=[0, 1, 2])
+    shap_rows = convergence.shap_sweep(clf, images, [100, 150, 200, 300, 500, 1000], reference=2000, seeds=[0, 1])
+    return {
+        "photos": names,
+        "goal": convergence.GOAL,
+        "lime": {"rows": lime_rows, "fewest": convergence.fewest(lime_rows)},
+        "shap": {"rows": shap_rows, "fewest": convergence.fewest(shap_rows)},
+        "defaults": {
+            "lime": explainers.get("lime").resolve({}, clf.input_size)["samples"],
+            "shap": explainers.get("shap").resolve({}, clf.input_size)["evaluations"],
+        },
+    }
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    runs, best = result["runs"], result["throughput"]["best"]
+    summary: dict[str, Any] = {"methods": {}}
+    for method in METHODS:
+        row: dict[str, Any] = {}
+        for path in ("notebook", "dashboard"):
+            row[path] = {
+                key: statistics.median(r[path][method][key] for r in runs)
+                for key in ("seconds", "images", "deletion_auc")
+            }
+        dash = row["dashboard"]
+        if method in PERTURBATION:
+            dash["images_per_second"] = dash["images"] / dash["seconds"]
+            dash["vs_hardware_limit"] = dash["seconds"] / (dash["images"] / best)
+        summary["methods"][method] = row
+    totals = {path: [sum(r[path][m]["seconds"] for m in METHODS) for r in runs] for path in ("notebook", "dashboard")}
+    aucs = {path: statistics.mean(r[path][m]["deletion_auc"] for r in runs for m in METHODS) for path in totals}
+    summary["total_seconds"] = {path: statistics.median(values) for path, values in totals.items()}
+    summary["speedup"] = summary["total_seconds"]["notebook"] / summary["total_seconds"]["dashboard"]
+    summary["mean_deletion_auc"] = aucs
+    summary["random_deletion_auc"] = statistics.mean(r["random_deletion_auc"] for r in runs)
+    summary["first_panel_seconds"] = statistics.median(r["first_panel_seconds"] for r in runs)
+    worst = max(summary["methods"][m]["dashboard"]["vs_hardware_limit"] for m in PERTURBATION)
+    summary["goals"] = {
+        f"speed-up >= {GOAL_SPEEDUP:g}x": summary["speedup"] >= GOAL_SPEEDUP,
+        f"stretch: speed-up >= {STRETCH_SPEEDUP:g}x": summary["speedup"] >= STRETCH_SPEEDUP,
+        f"mean deletion AUC within +{AUC_SLACK} of the notebook's": aucs["dashboard"] <= aucs["notebook"] + AUC_SLACK,
+        f"every perturbation method within {THROUGHPUT_SLACK}x of the hardware limit": worst <= THROUGHPUT_SLACK,
+        f"first panel under {FIRST_PANEL_S:g} s": summary["first_panel_seconds"] < FIRST_PANEL_S,
+    }
+    if "convergence" in result:
+        conv = result["convergence"]
+        for method in ("lime", "shap"):
+            fewest, default = conv[method]["fewest"], conv["defaults"][method]
+            key = f"{method} default ({default}) converged, top-10 overlap >= {conv['goal']}"
+            summary["goals"][key] = fewest is not None and fewest <= default
+    return summary
+
+
+def table(result: dict[str, Any]) -> str:
+    s, m = result["summary"], result["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, onnxruntime {m['onnxruntime']}; "
+        f"model {result['model']}; {len({r['photo'] for r in result['runs']})} photos x "
+        f"{len(result['runs']) // max(len({r['photo'] for r in result['runs']}), 1)} rounds, medians.",
+        "",
+        "| method | notebook s | dashboard s | speed-up | images (notebook / dashboard) "
+        "| images/s vs best | deletion AUC (notebook / dashboard) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, row in s["methods"].items():
+        nb, db = row["notebook"], row["dashboard"]
+        limit = f"{db['images_per_second']:.0f} ({db['vs_hardware_limit']:.2f}x)" if "vs_hardware_limit" in db else "-"
+        speedup, auc = nb["seconds"] / db["seconds"], f"{nb['deletion_auc']:.3f} / {db['deletion_auc']:.3f}"
+        lines.append(
+            f"| {method} | {nb['seconds']:.2f} | {db['seconds']:.2f} | {speedup:.1f}x "
+            f"| {nb['images']:.0f} / {db['images']:.0f} | {limit} | {auc} |"
+        )
+    t = s["total_seconds"]
+    auc = s["mean_deletion_auc"]
+    lines += [
+        f"| **all four** | **{t['notebook']:.1f}** | **{t['dashboard']:.2f}** | **{s['speedup']:.1f}x** | | "
+        f"| {auc['notebook']:.3f} / {auc['dashboard']:.3f} (random map {s['random_deletion_auc']:.3f}) |",
+        "",
+        f"Best measured forward throughput: {result['throughput']['best']:.0f} images/s "
+        f"({result['throughput']['engine']['backend']}, batch {result['throughput']['engine']['batch_size']}); "
+        f"eager torch at its best batch: {max(result['throughput']['rates']['torch'].values()):.0f} images/s. "
+        f"First panel (prediction + saliency + figure): {s['first_panel_seconds'] * 1000:.0f} ms. "
+        f"Model load {result['load_seconds']:.1f} s, engine export and calibration {result['engine_seconds']:.1f} s.",
+    ]
+    if "convergence" in result:
+        lines += ["", convergence_table(result["convergence"])]
+    lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["goals"].items()) + "."]
+    return "\n".join(lines)
+
+
+def convergence_table(conv: dict[str, Any]) -> str:
+    lines = [
+        "| evaluations | LIME top-10 overlap across seeds (mean / min) | SHAP top-10 overlap with 2,000 evaluations "
+        "(mean / min) |",
+        "|---|---|---|",
+    ]
+    lime = {r["evaluations"]: r for r in conv["lime"]["rows"]}
+    shap = {r["evaluations"]: r for r in conv["shap"]["rows"]}
+    for n in sorted(set(lime) | set(shap)):
+        cells = [
+            f"{rows[n]['mean_overlap']:.2f} / {rows[n]['min_overlap']:.2f}" if n in rows else "-"
+            for rows in (lime, shap)
+        ]
+        lines.append(f"| {n} | {cells[0]} | {cells[1]} |")
+    seeds = statistics.mean(r["across_seeds"] for r in conv["shap"]["rows"])
+    lines.append(
+        f"\nFewest evaluations reaching {conv['goal']}: LIME {conv['lime']['fewest']}, SHAP {conv['shap']['fewest']} "
+        f"(defaults: LIME {conv['defaults']['lime']}, SHAP {conv['defaults']['shap']}). "
+        f"SHAP's Partition explainer is deterministic: its top-10 overlap across seeds is {seeds:.2f}."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="efficientnet_lite0", choices=models.available())
+    parser.add_argument("--photos", type=int, default=4, help=f"gallery photos to time (at most {len(PHOTOS)})")
+    parser.add_argument("--rounds", type=int, default=1, help="times each photo is run on each path")
+    parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True, help="convergence sweep")
+    parser.add_argument("--sweep-photos", type=int, default=3)
+    parser.add_argument("--calibration-seconds", type=float, default=1.0, help="timing per batch size")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    result = measure(args)
+    result["summary"] = summarise(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(result, indent=1, default=float))
+    (args.out / "latest.md").write_text(table(result) + "\n")
+    print(table(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
