@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -27,11 +30,25 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
 
 
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
-    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum.
-
-    Captum builds each batch with torch ops, so this uses the engine's quiet session (see `onnx_run`)."""
+    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum."""
     counter.add(len(batch))
-    return torch.from_numpy(job.clf.engine().logits(batch.detach().numpy(), quiet=True))
+    return torch.from_numpy(job.clf.engine().logits(batch.detach().numpy()))
+
+
+@contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Run this thread's torch ops on one thread, for code that does small torch work between engine runs.
+
+    On two cores, torch's worker threads and onnxruntime's busy-waiting ones slow each other down many
+    times over. With OpenMP (the CPU wheels), the thread count is per calling thread, so other sessions'
+    threads keep theirs; were it global, they would only run slower for a moment, not differently.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

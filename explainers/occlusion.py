@@ -10,7 +10,7 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from explainers.base import Explainer, Job, Param
-from explainers.forward import Counter, logits
+from explainers.forward import Counter, logits, single_torch_thread
 from explainers.registry import register
 
 GREY = 128
@@ -47,14 +47,15 @@ class Occlusion(Explainer):
         window, stride = job.params["window"], job.params["stride"]
         x = torch.from_numpy(job.pixels.astype(np.float32))[None]  # (1, H, W, 3) pixels: the engine normalises
         counter = Counter(job, evaluations(x.shape[2], x.shape[1], window, stride) + 1)
-        attribution = CaptumOcclusion(lambda batch: logits(job, batch, counter)).attribute(
-            x,
-            target=job.target,
-            sliding_window_shapes=(window, window, 3),
-            strides=(stride, stride, 3),
-            baselines=float(GREY),
-            perturbations_per_eval=job.clf.engine().batch_size,
-        )
+        with single_torch_thread():
+            attribution = CaptumOcclusion(lambda batch: logits(job, batch, counter)).attribute(
+                x,
+                target=job.target,
+                sliding_window_shapes=(window, window, 3),
+                strides=(stride, stride, 3),
+                baselines=float(GREY),
+                perturbations_per_eval=job.clf.engine().batch_size,
+            )
         return attribution[0].mean(dim=-1).numpy(), {"evaluations": counter.done}
 
 
