@@ -26,9 +26,11 @@ test: setup
 	$(PY) -m pytest
 
 # The notebook path against the dashboard path, with a convergence sweep of LIME's and SHAP's budgets
-# (about 10 minutes on 2 cores). Writes bench/results/latest.json and latest.md and prints the table.
+# (about 12 minutes on 2 cores), then the first panel's latency in Chromium. Writes bench/results/.
 bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)
+	@if command -v chromium >/dev/null; then $(PY) -m bench.browser; \
+	else echo "chromium not installed: skipping the in-browser timing (bench.browser)"; fi
 
 lint: setup
 	$(VENV)/bin/ruff check .

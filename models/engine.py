@@ -90,7 +90,7 @@ def build(clf: Classifier, backend: str | None = None) -> Engine:
     if backend != "torch":
         try:
             run, quiet = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
-            note = f"onnxruntime, max |logit difference| from torch {check(run, clf, example):.1e}"
+            note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
             return _calibrated("onnxruntime", run, example, note, quiet)
         except Exception as err:  # any failure means torch: correct, only slower
             if backend == "onnxruntime":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,7 @@ def panel(
             tuple(sorted(run["params"][method].items())),
             clf,
             picked.image,
-            lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}"),
+            throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}")),
         )
     except Exception as err:  # a panel that fails says why and leaves the others standing
         slot.error(f"{cls.title} could not be computed: {err}")
@@ -79,3 +80,16 @@ def panel(
         st.caption(render.caption(att))
     with st.expander("How to read this"):
         st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
+
+
+def throttled(update: Callable[[float], None], step: float = 0.1) -> Callable[[float], None]:
+    """Pass progress on only when it has moved by `step` (or reached 1): each update is a message the
+    browser re-renders, and on a small machine that rendering competes with the computation itself."""
+    shown = [-1.0]
+
+    def progress(done: float) -> None:
+        if done - shown[0] >= step or (done >= 1.0 > shown[0]):
+            shown[0] = done
+            update(done)
+
+    return progress

@@ -370,3 +370,15 @@ def test_upload_replaces_the_image_and_a_bad_file_says_why(mnist_app: AppTest) -
     assert model_view_caption(at) == "bar.png: what mnist_cnn sees"
     assert len(heatmaps(at)) == 4
     assert panel_captions(at) == good
+
+
+def test_default_view_names_the_forward_engine_and_the_evaluations(default_view: AppTest) -> None:
+    at = default_view
+    engine = [c.value for c in at.caption if c.value.startswith("Perturbation passes:")]
+    assert len(engine) == 1, [c.value for c in at.caption]
+    assert engine[0].startswith("Perturbation passes: onnxruntime, batches of "), engine
+    assert "max |logit difference| from torch" in engine[0]
+    captions = panel_captions(at)
+    assert "model evaluations" not in captions["saliency"]
+    for method in ("occlusion", "lime", "shap"):
+        assert re.search(r" · \d+ model evaluations", captions[method]), captions[method]

@@ -1,19 +1,13 @@
 """The dashboard in a real browser: `streamlit run app.py` driven by Debian's chromium through Playwright.
 
 Skipped only when `chromium` is not on PATH (`.ci/run` installs it; `playwright install` is not used).
-The first page load computes the four default panels (~45 s on two cores, plus numba's first-call JIT).
+The first page load also times the model's engine and compiles SHAP's numba code in the background.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +15,12 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
+
+from bench.browser import FILE_INPUT, IDLE, PLOTS, chromium, log_tail, serve
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
 CHROMIUM = shutil.which("chromium")
 SCREENSHOT = Path("/tmp/whylabel-screenshot.png")
 
@@ -35,33 +29,11 @@ SERVER_START_S = 60
 FIRST_RUN_MS = 180_000  # the default view computes four full-size maps
 RUN_MS = 150_000
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PLOTS = "[data-testid='stMain'] .js-plotly-plot"
 HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
 EXCEPTION = "[data-testid='stException']"
 ALERT = "[data-testid='stAlert']"
 FAILED = "could not be computed"  # what a panel that raised says
 TARGET_BOX = "[data-testid='stMain'] [data-testid='stSelectbox'] input[role='combobox']"
-FILE_INPUT = "[data-testid='stSidebar'] input[type='file']"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-            return reply.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture(scope="module")
@@ -69,57 +41,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`streamlit run app.py` on a free port; the process is stopped afterwards, pass or fail."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
-    port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    command = [
-        str(STREAMLIT),
-        "run",
-        "app.py",
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--server.fileWatcherType=none",
-        "--browser.gatherUsageStats=false",
-    ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            assert process.poll() is None, f"streamlit exited with {process.returncode}:\n{log_tail(log)}"
-            if healthy(url):
-                break
-            assert time.monotonic() < deadline, f"streamlit did not answer within {SERVER_START_S} s:\n{log_tail(log)}"
-            time.sleep(0.5)
-        yield url
+        with serve(log, start_seconds=SERVER_START_S) as url:
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
         print(f"--- streamlit log ({log}) ---\n{log_tail(log)}")
 
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
