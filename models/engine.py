@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -71,14 +71,12 @@ class Engine:
     run: Run = field(repr=False)
     rates: dict[int, float] = field(default_factory=dict)
     """Measured images per second for every candidate batch size."""
-    quiet_run: Run | None = field(default=None, repr=False)
-    """The same model without busy-waiting threads, for callers that run torch code between passes."""
 
-    def logits(self, pixels: np.ndarray, quiet: bool = False) -> np.ndarray:
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
         """Logits for any number of (N, H, W, 3) pixel arrays (uint8 or float), in batches of `batch_size`."""
-        run = (self.quiet_run or self.run) if quiet else self.run
         size = self.batch_size
-        return np.concatenate([run(np.asarray(pixels[i : i + size], np.float32)) for i in range(0, len(pixels), size)])
+        chunks = (np.asarray(pixels[i : i + size], np.float32) for i in range(0, len(pixels), size))
+        return np.concatenate([self.run(chunk) for chunk in chunks])
 
 
 def build(clf: Classifier, backend: str | None = None) -> Engine:
@@ -89,9 +87,9 @@ def build(clf: Classifier, backend: str | None = None) -> Engine:
     example = _example(clf.input_size)
     if backend != "torch":
         try:
-            run, quiet = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
+            run = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
             note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
-            return _calibrated("onnxruntime", run, example, note, quiet)
+            return _calibrated("onnxruntime", run, example, note)
         except Exception as err:  # any failure means torch: correct, only slower
             if backend == "onnxruntime":
                 raise EngineError(f"onnxruntime backend unavailable: {err}") from err
@@ -104,12 +102,12 @@ def torch_run(clf: Classifier) -> Run:
     return lambda x: clf.logits(x).numpy()
 
 
-def onnx_run(model: PixelInput, example: np.ndarray) -> tuple[Run, Run]:
-    """Two onnxruntime sessions running `model`, exported once in memory: spinning and quiet.
+def onnx_run(model: PixelInput, example: np.ndarray) -> Run:
+    """An onnxruntime session running `model`, exported in memory.
 
-    Spinning threads wait busily for the next run (about 10-20% more images per second when runs follow
-    each other with only numpy work between them); the quiet session is for callers that do torch work
-    between runs (Captum), which spinning threads would slow down several times over.
+    Its threads spin (wait busily) between runs: 10-20% more images per second when runs follow each other
+    with only numpy work between them. Callers that do torch work between runs (Captum) should run it on one
+    torch thread (`explainers.forward.single_torch_thread`), or the two thread pools slow each other down.
     """
     import onnxruntime as ort
 
@@ -128,16 +126,11 @@ def onnx_run(model: PixelInput, example: np.ndarray) -> tuple[Run, Run]:
     traced = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
     if traced:  # Python control flow on tensor values: the traced graph may be wrong for other images
         raise EngineError(f"the traced graph may not hold for other inputs ({str(traced[0].message)[:120]})")
-    return _session(ort, buffer.getvalue(), spinning=True), _session(ort, buffer.getvalue(), spinning=False)
-
-
-def _session(ort: Any, model: bytes, spinning: bool) -> Run:
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def run(x: np.ndarray) -> np.ndarray:
         return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
@@ -174,10 +167,10 @@ def calibrate(
     return rates
 
 
-def _calibrated(backend: str, run: Run, example: np.ndarray, note: str, quiet: Run | None = None) -> Engine:
+def _calibrated(backend: str, run: Run, example: np.ndarray, note: str) -> Engine:
     rates = calibrate(run, example)
     best = max(rates, key=lambda size: rates[size])
-    return Engine(backend, best, rates[best], note, run, rates, quiet)
+    return Engine(backend=backend, batch_size=best, throughput=rates[best], note=note, run=run, rates=rates)
 
 
 def _example(input_size: int) -> np.ndarray:
