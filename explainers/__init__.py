@@ -11,6 +11,19 @@ from explainers import saliency, occlusion, lime_image, shap_image  # noqa: F401
 from explainers.base import Attribution, Explainer, Param
 from explainers.explain import explain
 from explainers.registry import available, get, register
+from explainers.trust import evaluate, sanity, stability
 from explainers.warm import warm_up
 
-__all__ = ["Attribution", "Explainer", "Param", "available", "explain", "get", "register", "warm_up"]
+__all__ = [
+    "Attribution",
+    "Explainer",
+    "Param",
+    "available",
+    "evaluate",
+    "explain",
+    "get",
+    "register",
+    "sanity",
+    "stability",
+    "warm_up",
+]

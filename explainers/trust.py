@@ -1,0 +1,140 @@
+"""How far to trust a map: faithfulness, a sanity check with randomised weights, and stability over seeds.
+
+- `evaluate`: deletion and insertion curves of the map beside those of a random map (Petsiuk et al., 2018).
+- `sanity`: the model-parameter randomisation test of Adebayo et al., "Sanity Checks for Saliency Maps"
+  (NeurIPS 2018). Re-draw the weights from the top layer down and re-run the method; a map that explains
+  the model changes (Spearman correlation near 0), a map that only reflects the image does not.
+- `stability`: mean pairwise Spearman correlation of the maps from several seeds (1.0 for methods that
+  use no randomness).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.stats import spearmanr
+
+from explainers.base import Attribution
+from explainers.explain import explain
+from explainers.faithfulness import curve, random_map
+from explainers.registry import get
+from models import Classifier
+
+
+def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 20, fill: str = "blur") -> dict:
+    """Deletion and insertion AUCs of `att` and of a random map (seeded like `att`), with the curves."""
+    pixels = clf.input_image(img)
+    maps = {"": att.heatmap, "random_": random_map(pixels.shape[:2], seed=att.params.get("seed", 0))}
+    out: dict[str, Any] = {"curves": {}}
+    for prefix, heatmap in maps.items():
+        for mode in ("deletion", "insertion"):
+            c = curve(clf, pixels, heatmap, att.target, mode=mode, steps=steps, fill=fill)
+            out[f"{prefix}{mode}_auc"] = c.auc
+            out["curves"][f"{prefix}{mode}"] = c
+    return out
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps; 0 when either is constant (no ranking to compare)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(np.ravel(a), np.ravel(b)).statistic)
+
+
+def layers_top_down(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The submodules that own parameters, from the output end back to the input, as the paper cascades."""
+    owners = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    return owners[::-1]
+
+
+def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Classifier:
+    """A copy of `clf` with the weights of its top `layers` parametrised layers (all if None) re-initialised.
+
+    Layers with `reset_parameters` get their own initialisation; others get Gaussian weights with the
+    original's mean and standard deviation. The original classifier is not touched.
+    """
+    module = copy.deepcopy(clf.module)
+    chosen = layers_top_down(module)[: layers if layers is not None else None]
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        for _, layer in chosen:
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+            else:
+                for p in layer.parameters(recurse=False):
+                    p.copy_(torch.randn_like(p) * p.std().nan_to_num(1.0) + p.mean())
+    name = f"{clf.name} (randomised {'all' if layers is None else layers} layers)"
+    return dataclasses.replace(clf, module=module, name=name)
+
+
+def sanity_cascade(
+    clf: Classifier, img: Image.Image, method: str, target: int | str | None = None, seed: int = 0, **params: Any
+) -> list[tuple[str, float]]:
+    """Rank correlation with the trained model's map after randomising the top 1, 2, ... layers, then all."""
+    original = explain(clf, img, method, target=target, seed=seed, **params)
+    names = [name or "(whole model)" for name, _ in layers_top_down(clf.module)]
+    out = []
+    for k, name in enumerate(names, start=1):
+        att = explain(randomised(clf, k, seed), img, method, target=original.target, seed=seed, **params)
+        out.append((f"down to {name}", rank_correlation(original.heatmap, att.heatmap)))
+    return out
+
+
+def sanity(
+    clf: Classifier, img: Image.Image, method: str, target: int | str | None = None, seed: int = 0, **params: Any
+) -> float:
+    """Spearman rank correlation between the maps of the trained and the fully randomised model."""
+    original = explain(clf, img, method, target=target, seed=seed, **params)
+    att = explain(randomised(clf, None, seed), img, method, target=original.target, seed=seed, **params)
+    return rank_correlation(original.heatmap, att.heatmap)
+
+
+def stability_details(
+    clf: Classifier,
+    img: Image.Image,
+    method: str,
+    seeds: Sequence[int] = (0, 1, 2),
+    target: int | str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """The maps of several seeds: their mean, per-pixel spread, mean pairwise Spearman and top-10% overlap."""
+    if len(set(seeds)) < 2:
+        raise ValueError(f"stability needs at least two different seeds; got {list(seeds)!r}")
+    maps = np.stack([explain(clf, img, method, target=target, seed=s, **params).heatmap for s in seeds])
+    pairs = list(itertools.combinations(range(len(maps)), 2))
+    return {
+        "mean": maps.mean(axis=0),
+        "disagreement": maps.std(axis=0),
+        "spearman": float(np.mean([rank_correlation(maps[i], maps[j]) for i, j in pairs])),
+        "top10_overlap": float(np.mean([top_overlap(maps[i], maps[j]) for i, j in pairs])),
+    }
+
+
+def stability(
+    clf: Classifier,
+    img: Image.Image,
+    method: str,
+    seeds: Sequence[int] = (0, 1, 2),
+    target: int | str | None = None,
+    **params: Any,
+) -> float:
+    """1.0 for methods that use no randomness; otherwise the mean pairwise Spearman correlation, in [0, 1]."""
+    if not get(method).stochastic:
+        get(method).resolve(params, clf.input_size)  # the same refusals as a real run
+        return 1.0
+    return min(max(stability_details(clf, img, method, seeds, target, **params)["spearman"], 0.0), 1.0)
+
+
+def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
+    """Share of the top `fraction` of pixels (by value) that two maps have in common."""
+    k = max(1, round(a.size * fraction))
+    top_a = set(np.argsort(-a.ravel(), kind="stable")[:k].tolist())
+    top_b = set(np.argsort(-b.ravel(), kind="stable")[:k].tolist())
+    return len(top_a & top_b) / k

@@ -1,0 +1,113 @@
+"""Trust scores from their definitions: faithfulness against a random map, the randomisation sanity check
+(Adebayo et al., 2018) and stability over seeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import sobel
+
+import explainers
+import models
+from explainers import registry
+from explainers.base import Explainer, Job
+from explainers.trust import layers_top_down, randomised, rank_correlation, sanity_cascade, top_overlap
+
+
+class Edges(Explainer):
+    """A "method" that ignores the model: the image's edge strength (what the sanity check must catch)."""
+
+    name = "edges"
+    title = paper = paper_url = how_to_read = "test only"
+    signed = False
+
+    def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        grey = np.asarray(job.pixels, np.float64).mean(axis=-1)
+        return np.hypot(sobel(grey, axis=0), sobel(grey, axis=1)), {}
+
+
+@pytest.fixture(scope="module")
+def mnist() -> models.Classifier:
+    return models.load("mnist_cnn")
+
+
+@pytest.fixture(scope="module")
+def digit():
+    return models.sample_image("mnist digit 3")
+
+
+def test_evaluate_reports_both_curves_for_the_map_and_a_random_one(tiny):
+    clf = models.from_module(
+        tiny.TopLeftBrightness(), ["top-left", "b", "c"], 32, mean=(0,) * 3, std=(1,) * 3, crop=1.0
+    )
+    img, _ = tiny.quadrant_scene(32)
+    att = explainers.explain(clf, img, "occlusion", target=0, window=8, stride=8)
+
+    scores = explainers.evaluate(clf, img, att)
+
+    assert set(scores) >= {"deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "curves"}
+    assert scores["deletion_auc"] < scores["random_deletion_auc"]
+    assert scores["insertion_auc"] > scores["random_insertion_auc"]
+    assert len(scores["curves"]["deletion"].probabilities) == 21
+
+
+def test_sanity_tells_a_model_explanation_from_an_edge_detector(monkeypatch, mnist, digit):
+    monkeypatch.setitem(registry.REGISTRY, "edges", Edges)
+
+    saliency = explainers.sanity(mnist, digit, "saliency")
+    edges = explainers.sanity(mnist, digit, "edges")
+
+    assert saliency < 0.5, saliency
+    assert edges > 0.95, edges
+
+
+def test_randomising_copies_and_leaves_the_trained_model_alone(mnist, digit):
+    before = {k: v.clone() for k, v in mnist.module.state_dict().items()}
+
+    fully = randomised(mnist, None, seed=0)
+    top = randomised(mnist, 1, seed=0)
+
+    after = mnist.module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    top_name = layers_top_down(mnist.module)[0][0]
+    changed = [k for k, v in top.module.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and all(k.startswith(top_name + ".") for k in changed), changed
+    assert all(not torch.equal(v, before[k]) for k, v in fully.module.state_dict().items() if v.is_floating_point())
+
+
+def test_sanity_cascade_has_one_step_per_layer_and_ends_at_the_full_randomisation(mnist, digit):
+    steps = sanity_cascade(mnist, digit, "saliency")
+
+    assert len(steps) == len(layers_top_down(mnist.module))
+    assert steps[-1][1] == pytest.approx(explainers.sanity(mnist, digit, "saliency"))
+    assert all(-1 <= rho <= 1 for _, rho in steps)
+
+
+@pytest.mark.parametrize("method", ["saliency", "occlusion", "shap"])
+def test_stability_is_exactly_one_for_deterministic_methods(tiny_clf, noise_image, method):
+    assert explainers.stability(tiny_clf, noise_image(16, 16), method, target=0) == 1.0
+
+
+def test_stability_of_lime_is_in_zero_one_and_below_one(tiny_clf, noise_image):
+    value = explainers.stability(tiny_clf, noise_image(16, 16), "lime", target=0, samples=12, n_segments=16)
+
+    assert 0.0 <= value < 1.0
+
+
+def test_stability_needs_two_seeds_and_valid_params(tiny_clf, noise_image):
+    with pytest.raises(ValueError, match="two different seeds"):
+        explainers.stability(tiny_clf, noise_image(16, 16), "lime", seeds=(1, 1))
+    with pytest.raises(ValueError, match="window"):
+        explainers.stability(tiny_clf, noise_image(16, 16), "occlusion", window=0)
+
+
+def test_rank_correlation_and_top_overlap_from_their_definitions():
+    a = np.arange(100, dtype=float).reshape(10, 10)
+    assert rank_correlation(a, a**3) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert rank_correlation(a, np.zeros_like(a)) == 0.0  # a constant map ranks nothing
+    assert top_overlap(a, a) == 1.0
+    assert top_overlap(a, -a) == 0.0
