@@ -113,6 +113,8 @@ class Explainer(ABC):
     how_to_read: ClassVar[str]
     signed: ClassVar[bool] = True
     stochastic: ClassVar[bool] = False
+    default_on: ClassVar[bool] = True
+    """Shown by default in the dashboard (the four fast panels); other methods are one click away."""
     score: ClassVar[str] = "logit"
     params: ClassVar[tuple[Param, ...]] = ()
 

@@ -116,6 +116,9 @@ def caption(att: Attribution) -> str:
     parts += [f"seed {att.params['seed']}", f"{att.seconds:.2f} s"]
     if "evaluations" in att.extras:
         parts.append(f"{att.extras['evaluations']} model evaluations")
+    if "relative_gap" in att.extras:
+        gap, rel = att.extras["completeness_gap"], att.extras["relative_gap"]
+        parts.append(f"completeness gap {gap:+.3g} ({rel:.1%} of the score change)")
     if "r2" in att.extras:
         parts.append(f"surrogate R² {att.extras['r2']:.2f} over {att.extras['n_superpixels']} superpixels")
     return " · ".join(parts)

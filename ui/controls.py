@@ -80,7 +80,8 @@ def pick_target(clf: models.Classifier, prediction: models.Prediction) -> int:
 
 def pick_methods() -> list[str]:
     names = explainers.available()
-    return st.sidebar.multiselect("Methods", names, default=names, key="methods") or names[:1]
+    default = [name for name in names if explainers.get(name).default_on]
+    return st.sidebar.multiselect("Methods", names, default=default, key="methods") or names[:1]
 
 
 def pick_seed() -> int:

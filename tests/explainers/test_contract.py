@@ -23,6 +23,8 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
     "occlusion": {"window": 4, "stride": 4},
     "lime": {"samples": 20, "n_segments": 6},
     "shap": {"evaluations": 20},
+    "integrated_gradients": {"steps": 8},
+    "smoothgrad": {"samples": 4},
 }
 """Settings small enough for a 16-px model; every registered method must have an entry."""
 
@@ -32,7 +34,13 @@ def test_tiny_params_cover_every_registered_method():
 
 
 def test_available_methods_in_dashboard_order():
-    assert explainers.available() == ["saliency", "occlusion", "lime", "shap"]
+    assert explainers.available() == ["saliency", "occlusion", "lime", "shap", "integrated_gradients", "smoothgrad"]
+    assert [m for m in explainers.available() if explainers.get(m).default_on] == [
+        "saliency",
+        "occlusion",
+        "lime",
+        "shap",
+    ]
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+"""SmoothGrad (Smilkov et al., 2017): saliency averaged over noisy copies of the image, through Captum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from captum.attr import NoiseTunnel, Saliency
+
+from explainers.base import Explainer, Job, Param
+from explainers.registry import register
+
+
+@register
+class SmoothGrad(Explainer):
+    name = "smoothgrad"
+    title = "SmoothGrad"
+    paper = "Smilkov, Thorat, Kim, Viégas & Wattenberg (2017), SmoothGrad: removing noise by adding noise"
+    paper_url = "https://arxiv.org/abs/1706.03825"
+    how_to_read = (
+        "Gradient saliency averaged over noisy copies of the image: the largest absolute gradient over the "
+        "colour channels, smoothed. Unsigned, like saliency; less speckled, because noise that only one copy "
+        "shows averages out. The noise level is a fraction of the input's value range."
+    )
+    signed = False
+    stochastic = True
+    default_on = False
+    params = (
+        Param("noise", 0.15, "Noise standard deviation, as a fraction of the input's range.", low=0.0, high=1.0),
+        Param("samples", 25, "Noisy copies averaged.", low=1, high=500),
+    )
+
+    def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        x = job.tensor().requires_grad_(True)
+        spread = float(x.max() - x.min()) or 1.0
+        with torch.random.fork_rng():
+            torch.manual_seed(job.seed)
+            grads = NoiseTunnel(Saliency(job.clf.module)).attribute(
+                x,
+                nt_type="smoothgrad",
+                nt_samples=job.params["samples"],
+                nt_samples_batch_size=8,
+                stdevs=job.params["noise"] * spread,
+                target=job.target,
+                abs=True,
+            )
+        job.progress(1.0)
+        return grads.detach()[0].amax(dim=0).numpy(), {}
