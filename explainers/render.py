@@ -142,3 +142,39 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     figure.update_xaxes(range=[0, 1], tickformat=".0%", title="probability")
     figure.update_layout(margin={"l": 0, "r": 10, "t": 10, "b": 0}, height=230)
     return figure
+
+
+def faithfulness_figure(scores: dict) -> go.Figure:
+    """Deletion and insertion curves of the map (solid) beside those of a random map (dotted)."""
+    figure = go.Figure()
+    styles = {"deletion": "rgb(178,24,43)", "insertion": "rgb(33,102,172)"}
+    for mode, colour in styles.items():
+        for prefix, dash, who in (("", "solid", "map"), ("random_", "dot", "random")):
+            c = scores["curves"][f"{prefix}{mode}"]
+            figure.add_trace(
+                go.Scatter(
+                    x=c.fractions,
+                    y=c.probabilities,
+                    mode="lines",
+                    line={"color": colour, "dash": dash, "width": 2 if who == "map" else 1},
+                    name=f"{mode}, {who} (AUC {c.auc:.2f})",
+                    hovertemplate=f"{mode}, {who}<br>%{{x:.0%}} of pixels: p = %{{y:.3f}}<extra></extra>",
+                )
+            )
+    figure.update_layout(
+        height=220,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"font": {"size": 10}, "orientation": "h", "y": -0.25},
+        xaxis={"tickformat": ".0%"},  # share of pixels removed (deletion) or revealed (insertion)
+        yaxis={"title": {"text": "target probability", "font": {"size": 10}}, "rangemode": "tozero"},
+    )
+    return figure
+
+
+def faithfulness_caption(scores: dict) -> str:
+    """The two areas against the random map's, and which way is better (x axis: share of pixels changed)."""
+    deletion, insertion = scores["deletion_auc"], scores["insertion_auc"]
+    return (
+        f"Deletion AUC **{deletion:.3f}** (random {scores['random_deletion_auc']:.3f}; lower is better) · "
+        f"insertion AUC **{insertion:.3f}** (random {scores['random_insertion_auc']:.3f}; higher is better)"
+    )

@@ -92,3 +92,8 @@ def attribution(
         return att
 
     return attribution_store().get_or_compute((model_name, image_key, target, method, seed, params), compute)
+
+
+def faithfulness(key: tuple, clf: models.Classifier, image: Image.Image, att: explainers.Attribution) -> dict:
+    """Deletion and insertion scores of an attribution, cached beside it on the same key."""
+    return attribution_store().get_or_compute(("faithfulness", *key), lambda: explainers.evaluate(clf, image, att))

@@ -40,46 +40,55 @@ def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[
     """One panel per method, each drawn as soon as it finishes."""
     methods = run["methods"]
     pixels = clf.input_image(picked.image)  # resized once per run, shared by every panel
+    done: list[tuple[Any, explainers.Attribution, tuple]] = []
     for start in range(0, len(methods), PANELS_PER_ROW):
         row = methods[start : start + PANELS_PER_ROW]
         for column, method in zip(st.columns(PANELS_PER_ROW), row, strict=False):
             with column:
-                panel(clf, picked, pixels, target, method, run, display)
+                key = (clf.name, picked.key, target, method, run["seed"], tuple(sorted(run["params"][method].items())))
+                att = panel(clf, picked, pixels, key, display)
+                if att is not None:
+                    done.append((st.empty(), att, key))
+    for slot, att, key in done:  # the scores come after every map is on screen
+        with slot.container():
+            faithfulness(clf, picked, att, key)
+
+
+def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: tuple) -> None:
+    try:
+        scores = cache.faithfulness(key, clf, picked.image, att)
+    except Exception as err:  # scores are extra: a failure says why and leaves the map standing
+        st.warning(f"Faithfulness could not be scored: {err}")
+        return
+    st.plotly_chart(render.faithfulness_figure(scores), key=f"faithfulness.{att.method}")
+    st.caption(render.faithfulness_caption(scores))
 
 
 def panel(
-    clf: models.Classifier,
-    picked: Picked,
-    pixels: np.ndarray,
-    target: int,
-    method: str,
-    run: dict[str, Any],
-    display: Display,
-) -> None:
+    clf: models.Classifier, picked: Picked, pixels: np.ndarray, key: tuple, display: Display
+) -> explainers.Attribution | None:
+    """One method's map, caption and reading guide; `key` is (model, image, target, method, seed, params)."""
+    method = key[3]
     cls = explainers.get(method)
     st.markdown(f"#### {cls.title}")
     slot = st.empty()
     bar = slot.progress(0.0, text=f"Computing {cls.title}…")
     try:
         att = cache.attribution(
-            clf.name,
-            picked.key,
-            target,
-            method,
-            run["seed"],
-            tuple(sorted(run["params"][method].items())),
+            *key,
             clf,
             picked.image,
             throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}")),
         )
     except Exception as err:  # a panel that fails says why and leaves the others standing
         slot.error(f"{cls.title} could not be computed: {err}")
-        return
+        return None
     with slot.container():
         st.plotly_chart(render.attribution_figure(pixels, att, display), key=f"figure.{method}")
         st.caption(render.caption(att))
     with st.expander("How to read this"):
         st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
+    return att
 
 
 def throttled(update: Callable[[float], None], step: float = 0.1) -> Callable[[float], None]:

@@ -192,8 +192,11 @@ def test_default_view_renders_without_exception(default_view: AppTest) -> None:
     assert at.selectbox(key="sample.efficientnet_lite0").value == "chelsea (cat)"
     assert model_view_caption(at) == "chelsea (cat): what efficientnet_lite0 sees"
     # The prediction bar chart plus one heatmap per method.
-    assert len(charts(at)) == 5
-    assert [c.key for c in charts(at)] == ["prediction", *(f"figure.{m}" for m in METHODS)]
+    # The prediction bar chart, then per method its map and its deletion/insertion curves.
+    assert [c.key for c in charts(at)] == [
+        "prediction",
+        *(k for m in METHODS for k in (f"figure.{m}", f"faithfulness.{m}")),
+    ]
     for method, figure in heatmaps(at).items():
         kinds = [trace["type"] for trace in figure["data"]]
         assert kinds == ["image", "heatmap"], (method, kinds)
@@ -382,3 +385,22 @@ def test_default_view_names_the_forward_engine_and_the_evaluations(default_view:
     assert "model evaluations" not in captions["saliency"]
     for method in ("occlusion", "lime", "shap"):
         assert re.search(r" · \d+ model evaluations", captions[method]), captions[method]
+
+
+def test_every_panel_has_its_faithfulness_curves_beside_a_random_map(default_view: AppTest) -> None:
+    at = default_view
+    curves = {
+        c.key.removeprefix("faithfulness."): json.loads(c.proto.spec)
+        for c in charts(at)
+        if c.key and c.key.startswith("faithfulness.")
+    }
+    assert list(curves) == METHODS
+    for method, figure in curves.items():
+        names = [trace["name"] for trace in figure["data"]]
+        assert len(names) == 4, (method, names)
+        for mode in ("deletion", "insertion"):
+            assert any(n.startswith(f"{mode}, map (AUC ") for n in names), names
+            assert any(n.startswith(f"{mode}, random (AUC ") for n in names), names
+    scores = [c.value for c in at.main.caption if c.value.startswith("Deletion AUC")]
+    assert len(scores) == len(METHODS), scores
+    assert all("lower is better" in s and "higher is better" in s for s in scores)

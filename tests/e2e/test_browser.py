@@ -28,6 +28,7 @@ CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian cat, Siames
 SERVER_START_S = 60
 FIRST_RUN_MS = 180_000  # the default view computes four full-size maps
 RUN_MS = 150_000
+ALL_PLOTS = 9  # the prediction bar chart, then for each of the four panels its map and its faithfulness curves
 
 HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
 EXCEPTION = "[data-testid='stException']"
@@ -75,10 +76,15 @@ def wait_first_view(page: Page) -> None:
     """The first run has finished: five plots (prediction and four panels) on screen, no failure, script idle."""
     expect(page.get_by_role("heading", name="whylabel")).to_be_visible(timeout=60_000)
     # Five plots, or the first sign of failure (so a broken page fails now rather than at the timeout).
-    done = page.locator(PLOTS).nth(4).or_(page.locator(EXCEPTION)).or_(page.locator(ALERT).filter(has_text=FAILED))
+    done = (
+        page.locator(PLOTS)
+        .nth(ALL_PLOTS - 1)
+        .or_(page.locator(EXCEPTION))
+        .or_(page.locator(ALERT).filter(has_text=FAILED))
+    )
     done.first.wait_for(timeout=FIRST_RUN_MS)
     assert_no_error(page)
-    expect(page.locator(PLOTS)).to_have_count(5)
+    expect(page.locator(PLOTS)).to_have_count(ALL_PLOTS)
     wait_idle(page, FIRST_RUN_MS)
 
 
@@ -111,8 +117,8 @@ def model_view_caption(page: Page) -> str:
 
 def assert_four_heatmaps(page: Page) -> None:
     plots = page.locator(PLOTS)
-    expect(plots).to_have_count(5)  # the prediction bar chart and four panels
-    for i in range(5):
+    expect(plots).to_have_count(ALL_PLOTS)
+    for i in range(ALL_PLOTS):
         expect(plots.nth(i)).to_be_visible()
     expect(page.locator(HEATMAPS)).to_have_count(4)
     for i in range(4):
