@@ -178,3 +178,23 @@ def faithfulness_caption(scores: dict) -> str:
         f"Deletion AUC **{deletion:.3f}** (random {scores['random_deletion_auc']:.3f}; lower is better) · "
         f"insertion AUC **{insertion:.3f}** (random {scores['random_insertion_auc']:.3f}; higher is better)"
     )
+
+
+def agreement_figure(titles: list[str], matrix: np.ndarray) -> go.Figure:
+    """Rank correlations between the panels' maps, annotated, on a diverging scale from -1 to 1."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=titles,
+            y=titles,
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu_r",
+            text=np.round(matrix, 2),
+            texttemplate="%{text}",
+            hovertemplate="%{y} vs %{x}: Spearman %{z:.2f}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(height=120 + 45 * len(titles), margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return figure

@@ -138,3 +138,12 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
     top_a = set(np.argsort(-a.ravel(), kind="stable")[:k].tolist())
     top_b = set(np.argsort(-b.ravel(), kind="stable")[:k].tolist())
     return len(top_a & top_b) / k
+
+
+def agreement(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """Spearman rank correlations between every pair of maps (1 on the diagonal)."""
+    n = len(maps)
+    out = np.eye(n)
+    for i, j in itertools.combinations(range(n), 2):
+        out[i, j] = out[j, i] = rank_correlation(maps[i], maps[j])
+    return out

@@ -52,6 +52,19 @@ def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[
     for slot, att, key in done:  # the scores come after every map is on screen
         with slot.container():
             faithfulness(clf, picked, att, key)
+    if len(done) > 1:
+        agreement([att for _, att, _ in done])
+
+
+def agreement(atts: list[explainers.Attribution]) -> None:
+    st.markdown("**Do the methods agree?**")
+    st.caption(
+        "Spearman rank correlation between each pair of maps on screen: 1 ranks the pixels the same way, "
+        "0 unrelated, below 0 opposite. Methods that disagree cannot all be describing the model faithfully."
+    )
+    titles = [explainers.get(att.method).title for att in atts]
+    matrix = explainers.trust.agreement([att.heatmap for att in atts])
+    st.plotly_chart(render.agreement_figure(titles, matrix), key="agreement")
 
 
 def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: tuple) -> None:

@@ -191,12 +191,9 @@ def test_default_view_renders_without_exception(default_view: AppTest) -> None:
     assert at.radio(key="source").value == "Gallery"
     assert at.selectbox(key="sample.efficientnet_lite0").value == "chelsea (cat)"
     assert model_view_caption(at) == "chelsea (cat): what efficientnet_lite0 sees"
-    # The prediction bar chart plus one heatmap per method.
-    # The prediction bar chart, then per method its map and its deletion/insertion curves.
-    assert [c.key for c in charts(at)] == [
-        "prediction",
-        *(k for m in METHODS for k in (f"figure.{m}", f"faithfulness.{m}")),
-    ]
+    # The prediction bar chart, per method its map and its deletion/insertion curves, then the agreement matrix.
+    per_method = [key for m in METHODS for key in (f"figure.{m}", f"faithfulness.{m}")]
+    assert [c.key for c in charts(at)] == ["prediction", *per_method, "agreement"]
     for method, figure in heatmaps(at).items():
         kinds = [trace["type"] for trace in figure["data"]]
         assert kinds == ["image", "heatmap"], (method, kinds)
@@ -404,3 +401,17 @@ def test_every_panel_has_its_faithfulness_curves_beside_a_random_map(default_vie
     scores = [c.value for c in at.main.caption if c.value.startswith("Deletion AUC")]
     assert len(scores) == len(METHODS), scores
     assert all("lower is better" in s and "higher is better" in s for s in scores)
+
+
+def test_the_agreement_matrix_compares_every_pair_of_panels(default_view: AppTest) -> None:
+    at = default_view
+    (chart,) = [c for c in charts(at) if c.key == "agreement"]
+    trace = json.loads(chart.proto.spec)["data"][0]
+    titles = [explainers.get(m).title for m in METHODS]
+    matrix = plotly_array(trace["z"])
+    assert trace["x"] == titles and trace["y"] == titles
+    assert matrix.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    np.testing.assert_allclose(matrix, matrix.T)
+    raw = [plotly_array(heatmap_trace(figure)["customdata"]) for figure in heatmaps(at).values()]
+    np.testing.assert_allclose(matrix, explainers.trust.agreement(raw), atol=1e-6)

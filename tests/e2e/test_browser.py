@@ -28,7 +28,7 @@ CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian cat, Siames
 SERVER_START_S = 60
 FIRST_RUN_MS = 180_000  # the default view computes four full-size maps
 RUN_MS = 150_000
-ALL_PLOTS = 9  # the prediction bar chart, then for each of the four panels its map and its faithfulness curves
+ALL_PLOTS = 10  # the prediction chart, each of the four panels with its faithfulness curves, the agreement matrix
 
 HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
 EXCEPTION = "[data-testid='stException']"
@@ -120,8 +120,8 @@ def assert_four_heatmaps(page: Page) -> None:
     expect(plots).to_have_count(ALL_PLOTS)
     for i in range(ALL_PLOTS):
         expect(plots.nth(i)).to_be_visible()
-    expect(page.locator(HEATMAPS)).to_have_count(4)
-    for i in range(4):
+    expect(page.locator(HEATMAPS)).to_have_count(5)  # the four panels and the agreement matrix
+    for i in range(5):
         expect(page.locator(HEATMAPS).nth(i)).to_be_visible()
 
 

@@ -111,3 +111,14 @@ def test_rank_correlation_and_top_overlap_from_their_definitions():
     assert rank_correlation(a, np.zeros_like(a)) == 0.0  # a constant map ranks nothing
     assert top_overlap(a, a) == 1.0
     assert top_overlap(a, -a) == 0.0
+
+
+def test_agreement_is_symmetric_with_a_unit_diagonal():
+    rng = np.random.default_rng(0)
+    a = rng.random((6, 6))
+    matrix = explainers.trust.agreement([a, a**2, -a, rng.random((6, 6))])
+
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    np.testing.assert_allclose(matrix, matrix.T)
+    assert matrix[0, 1] == pytest.approx(1.0)  # a monotone transform ranks the same
+    assert matrix[0, 2] == pytest.approx(-1.0)
