@@ -198,3 +198,24 @@ def agreement_figure(titles: list[str], matrix: np.ndarray) -> go.Figure:
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(height=120 + 45 * len(titles), margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return figure
+
+
+def cascade_figure(steps: list[dict]) -> go.Figure:
+    """Rank correlation with the trained model's map as more layers are randomised (Adebayo et al.)."""
+    figure = go.Figure(
+        go.Scatter(
+            x=[step["layers"] for step in steps],
+            y=[step["correlation"] for step in steps],
+            mode="lines+markers",
+            customdata=[step["down_to"] for step in steps],
+            hovertemplate="top %{x} layers randomised (down to %{customdata})<br>Spearman %{y:.2f}<extra></extra>",
+        )
+    )
+    figure.add_hline(y=0, line={"color": "grey", "width": 1, "dash": "dot"})
+    figure.update_layout(
+        height=200,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"title": {"text": "layers randomised, from the top", "font": {"size": 10}}},
+        yaxis={"title": {"text": "Spearman", "font": {"size": 10}}, "range": [-1.05, 1.05]},
+    )
+    return figure

@@ -75,16 +75,35 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
 
 
 def sanity_cascade(
-    clf: Classifier, img: Image.Image, method: str, target: int | str | None = None, seed: int = 0, **params: Any
-) -> list[tuple[str, float]]:
-    """Rank correlation with the trained model's map after randomising the top 1, 2, ... layers, then all."""
+    clf: Classifier,
+    img: Image.Image,
+    method: str,
+    target: int | str | None = None,
+    seed: int = 0,
+    depths: Sequence[int] | None = None,
+    **params: Any,
+) -> list[dict[str, Any]]:
+    """Re-run `method` after randomising the top k layers, for each k in `depths` (default: every layer).
+
+    Each step: the layers randomised, the deepest one's name, the randomised map and its Spearman rank
+    correlation with the trained model's map. The last layer count is the full randomisation.
+    """
     original = explain(clf, img, method, target=target, seed=seed, **params)
     names = [name or "(whole model)" for name, _ in layers_top_down(clf.module)]
-    out = []
-    for k, name in enumerate(names, start=1):
+    steps = []
+    for k in sorted(set(depths)) if depths is not None else range(1, len(names) + 1):
+        if not 1 <= k <= len(names):
+            raise ValueError(f"depths must be between 1 and {len(names)} (the layers with weights); got {k}")
         att = explain(randomised(clf, k, seed), img, method, target=original.target, seed=seed, **params)
-        out.append((f"down to {name}", rank_correlation(original.heatmap, att.heatmap)))
-    return out
+        correlation = rank_correlation(original.heatmap, att.heatmap)
+        steps.append({"layers": k, "down_to": names[k - 1], "correlation": correlation, "heatmap": att.heatmap})
+    return steps
+
+
+def cascade_depths(clf: Classifier, steps: int = 4) -> list[int]:
+    """A few evenly spread depths for a quick cascade: the top layer, ..., all layers."""
+    total = len(layers_top_down(clf.module))
+    return sorted({1, *(round(total * i / steps) for i in range(1, steps + 1))} - {0})
 
 
 def sanity(

@@ -55,6 +55,11 @@ class LruStore:
         self.lock = threading.Lock()
         self.items: OrderedDict[Hashable, Any] = OrderedDict()
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The stored value, or None; never computes."""
+        with self.lock:
+            return self.items.get(key)
+
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         with self.lock:
             if key in self.items:

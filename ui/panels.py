@@ -12,7 +12,7 @@ import explainers
 import models
 from explainers import render
 from explainers.render import Display
-from ui import cache
+from ui import cache, checks
 from ui.controls import Picked
 
 PANELS_PER_ROW = 4
@@ -54,6 +54,8 @@ def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[
             faithfulness(clf, picked, att, key)
     if len(done) > 1:
         agreement([att for _, att, _ in done])
+    if done:
+        checks.section(checks.View(clf, picked, pixels, display), [(att, key) for _, att, key in done])
 
 
 def agreement(atts: list[explainers.Attribution]) -> None:

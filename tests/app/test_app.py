@@ -415,3 +415,37 @@ def test_the_agreement_matrix_compares_every_pair_of_panels(default_view: AppTes
     np.testing.assert_allclose(matrix, matrix.T)
     raw = [plotly_array(heatmap_trace(figure)["customdata"]) for figure in heatmaps(at).values()]
     np.testing.assert_allclose(matrix, explainers.trust.agreement(raw), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- trust checks
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [c.key for c in charts(at) if c.key]
+
+
+def test_sanity_check_runs_from_the_page_and_shows_the_randomised_map(mnist_app: AppTest) -> None:
+    at = mnist_app
+    assert at.selectbox(key="check.method").value == "saliency"
+    assert "check.sanity.map" not in chart_keys(at)  # nothing runs until asked
+
+    at.button(key="check.sanity").click().run()
+
+    assert_clean(at)
+    assert {"check.sanity.map", "check.sanity.cascade"} <= set(chart_keys(at))
+    (verdict,) = [c.value for c in at.caption if "Spearman with the trained model's map" in c.value]
+    rho = float(re.search(r"\*\*(-?\d\.\d\d)\*\*", verdict).group(1))
+    assert ("passes" in verdict) == (abs(rho) < 0.5), verdict
+
+
+def test_stability_runs_for_a_stochastic_method_and_says_so_for_a_deterministic_one(mnist_app: AppTest) -> None:
+    at = mnist_app
+    assert any("uses no randomness" in c.value for c in at.caption)  # saliency is deterministic
+
+    at.selectbox(key="check.method").set_value("lime").run()
+    at.button(key="check.stability").click().run()
+
+    assert_clean(at)
+    assert {"check.stability.mean", "check.stability.disagreement"} <= set(chart_keys(at))
+    (summary,) = [c.value for c in at.caption if "Mean pairwise Spearman" in c.value]
+    assert re.search(r"Spearman \*\*-?\d\.\d\d\*\*; top-10% pixels shared \*\*\d+%\*\*", summary), summary

@@ -14,7 +14,14 @@ import explainers
 import models
 from explainers import registry
 from explainers.base import Explainer, Job
-from explainers.trust import layers_top_down, randomised, rank_correlation, sanity_cascade, top_overlap
+from explainers.trust import (
+    cascade_depths,
+    layers_top_down,
+    randomised,
+    rank_correlation,
+    sanity_cascade,
+    top_overlap,
+)
 
 
 class Edges(Explainer):
@@ -81,9 +88,20 @@ def test_randomising_copies_and_leaves_the_trained_model_alone(mnist, digit):
 def test_sanity_cascade_has_one_step_per_layer_and_ends_at_the_full_randomisation(mnist, digit):
     steps = sanity_cascade(mnist, digit, "saliency")
 
-    assert len(steps) == len(layers_top_down(mnist.module))
-    assert steps[-1][1] == pytest.approx(explainers.sanity(mnist, digit, "saliency"))
-    assert all(-1 <= rho <= 1 for _, rho in steps)
+    assert [s["layers"] for s in steps] == list(range(1, len(layers_top_down(mnist.module)) + 1))
+    assert steps[-1]["correlation"] == pytest.approx(explainers.sanity(mnist, digit, "saliency"))
+    assert all(-1 <= s["correlation"] <= 1 and s["heatmap"].shape == (28, 28) for s in steps)
+
+
+def test_a_quick_cascade_runs_the_chosen_depths_only(mnist, digit):
+    depths = cascade_depths(mnist)
+
+    steps = sanity_cascade(mnist, digit, "saliency", depths=depths)
+
+    assert [s["layers"] for s in steps] == depths
+    assert depths[0] == 1 and depths[-1] == len(layers_top_down(mnist.module))
+    with pytest.raises(ValueError, match="depths"):
+        sanity_cascade(mnist, digit, "saliency", depths=[0])
 
 
 @pytest.mark.parametrize("method", ["saliency", "occlusion", "shap"])

@@ -1,0 +1,112 @@
+"""Trust checks on demand, for one map on screen: the randomisation sanity check and stability over seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+import explainers
+import models
+from explainers import render, trust
+from explainers.render import Display
+from ui import cache
+from ui.controls import Picked
+
+SEEDS = (0, 1, 2)
+PASSES = 0.5
+"""|Spearman| below this after full randomisation: the map depends on the model's weights."""
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What the checks draw on: the model, the picked image, its model-view pixels and the display options."""
+
+    clf: models.Classifier
+    picked: Picked
+    pixels: np.ndarray
+    display: Display
+
+
+def section(view: View, done: list[tuple[Any, tuple]]) -> None:
+    st.markdown("**Check one map**")
+    by_method = {att.method: (att, key) for att, key in done}
+    method = st.selectbox(
+        "Map to check", list(by_method), format_func=lambda m: explainers.get(m).title, key="check.method"
+    )
+    att, key = by_method[method]
+    left, right = st.columns(2)
+    with left:
+        sanity(view, att, key)
+    with right:
+        stability(view, att, key)
+
+
+def rerun_params(att: explainers.Attribution) -> dict[str, Any]:
+    return {name: value for name, value in att.params.items() if name != "seed"}
+
+
+def sanity(view: View, att: explainers.Attribution, key: tuple) -> None:
+    st.markdown("Sanity check: randomised weights (Adebayo et al., 2018)")
+    st.caption(
+        "Re-runs the method on copies of the model whose weights are re-drawn, from the top layer down to all "
+        "of them. A map that explains the model changes (Spearman near 0); one that barely changes shows the "
+        "image more than the model."
+    )
+    store_key = ("sanity", *key)
+    if st.button("Randomise the weights and re-run", key="check.sanity"):
+        with st.spinner("Re-running on randomised copies of the model…"):
+            cache.attribution_store().get_or_compute(
+                store_key,
+                lambda: trust.sanity_cascade(
+                    view.clf, view.picked.image, att.method, att.target, att.params["seed"],
+                    trust.cascade_depths(view.clf), **rerun_params(att),
+                ),
+            )  # fmt: skip
+    steps = cache.attribution_store().peek(store_key)
+    if steps is None:
+        return
+    full = steps[-1]
+    randomised_att = dataclasses.replace(att, heatmap=full["heatmap"])
+    st.plotly_chart(render.attribution_figure(view.pixels, randomised_att, view.display), key="check.sanity.map")
+    st.plotly_chart(render.cascade_figure(steps), key="check.sanity.cascade")
+    verdict = (
+        "passes: the map depends on the model's weights"
+        if abs(full["correlation"]) < PASSES
+        else "fails: the map barely changes when the model is destroyed"
+    )
+    st.caption(
+        f"The map with all {full['layers']} layers randomised (above). Spearman with the trained model's map: "
+        f"**{full['correlation']:.2f}**, {verdict}."
+    )
+
+
+def stability(view: View, att: explainers.Attribution, key: tuple) -> None:
+    st.markdown(f"Stability over seeds {', '.join(map(str, SEEDS))}")
+    if not explainers.get(att.method).stochastic:
+        st.caption("This method uses no randomness: every seed gives the same map (stability 1.0).")
+        return
+    store_key = ("stability", *key)
+    if st.button(f"Run {len(SEEDS)} seeds", key="check.stability"):
+        with st.spinner(f"Running {len(SEEDS)} seeds…"):
+            cache.attribution_store().get_or_compute(
+                store_key,
+                lambda: trust.stability_details(
+                    view.clf, view.picked.image, att.method, SEEDS, att.target, **rerun_params(att)
+                ),
+            )
+    details = cache.attribution_store().peek(store_key)
+    if details is None:
+        return
+    mean = dataclasses.replace(att, heatmap=details["mean"].astype(np.float32))
+    spread = dataclasses.replace(att, heatmap=details["disagreement"].astype(np.float32), signed=False)
+    st.plotly_chart(render.attribution_figure(view.pixels, mean, view.display), key="check.stability.mean")
+    st.caption("Mean map over the seeds.")
+    st.plotly_chart(render.attribution_figure(view.pixels, spread, view.display), key="check.stability.disagreement")
+    st.caption(
+        "Per-pixel disagreement (standard deviation over seeds). "
+        f"Mean pairwise Spearman **{details['spearman']:.2f}**; "
+        f"top-10% pixels shared **{details['top10_overlap']:.0%}**."
+    )
