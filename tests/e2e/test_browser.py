@@ -34,7 +34,7 @@ HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
 EXCEPTION = "[data-testid='stException']"
 ALERT = "[data-testid='stAlert']"
 FAILED = "could not be computed"  # what a panel that raised says
-TARGET_BOX = "[data-testid='stMain'] [data-testid='stSelectbox'] input[role='combobox']"
+TARGET_BOX = "[data-testid='stMain'] input[role='combobox'][aria-label^='Explain which class']"
 
 
 @pytest.fixture(scope="module")
