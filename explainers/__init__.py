@@ -6,7 +6,7 @@ and add one import line below (the order here is the order the dashboard shows).
 
 # isort: off
 from explainers import saliency, occlusion, lime_image, shap_image  # noqa: F401  (registers the methods)
-from explainers import integrated_gradients, smoothgrad  # noqa: F401
+from explainers import integrated_gradients, smoothgrad, gradcam, guided_backprop  # noqa: F401
 
 # isort: on
 from explainers.base import Attribution, Explainer, Param

@@ -25,6 +25,8 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
     "shap": {"evaluations": 20},
     "integrated_gradients": {"steps": 8},
     "smoothgrad": {"samples": 4},
+    "gradcam": {},
+    "guided_backprop": {},
 }
 """Settings small enough for a 16-px model; every registered method must have an entry."""
 
@@ -34,7 +36,10 @@ def test_tiny_params_cover_every_registered_method():
 
 
 def test_available_methods_in_dashboard_order():
-    assert explainers.available() == ["saliency", "occlusion", "lime", "shap", "integrated_gradients", "smoothgrad"]
+    assert explainers.available() == [
+        *("saliency", "occlusion", "lime", "shap"),
+        *("integrated_gradients", "smoothgrad", "gradcam", "guided_backprop"),
+    ]
     assert [m for m in explainers.available() if explainers.get(m).default_on] == [
         "saliency",
         "occlusion",
@@ -270,8 +275,8 @@ def test_occlusion_refuses_a_stride_larger_than_the_window(tiny_clf, photo):
 
 
 def test_unknown_method_lists_the_available_ones(tiny_clf, photo):
-    with pytest.raises(ValueError, match="gradcam") as info:
-        explainers.explain(tiny_clf, photo, "gradcam")
+    with pytest.raises(ValueError, match="deconvnet") as info:
+        explainers.explain(tiny_clf, photo, "deconvnet")
     for method in explainers.available():
         assert method in str(info.value)
 

@@ -80,3 +80,26 @@ def test_the_caption_states_the_completeness_gap(tiny, noise_image):
 
     assert f"completeness gap {att.extras['completeness_gap']:+.3g}" in text
     assert f"({att.extras['relative_gap']:.1%} of the score change)" in text
+
+
+def test_gradcam_is_the_gradient_weighted_sum_of_feature_maps(tiny, noise_image):
+    torch = pytest.importorskip("torch")
+    module = tiny.TinyConv()
+    clf = models.from_module(module, tiny.labels, 16, crop=1.0)
+    img = noise_image(16, 16)
+
+    att = explainers.explain(clf, img, "gradcam", target=1)
+
+    x = clf.to_tensor(clf.input_image(img)).requires_grad_(True)
+    feature = module.conv(x)
+    feature.retain_grad()
+    module.head(module.pool(module.act(feature)).flatten(1))[0, 1].backward()
+    weights = feature.grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: mean gradient of each map
+    expected = torch.relu((weights * feature).sum(dim=1))[0].detach().numpy()
+    np.testing.assert_allclose(att.heatmap, expected, rtol=1e-4, atol=1e-6)
+    assert att.extras["resolution"] == (16, 16)
+
+
+def test_guided_backprop_is_refused_where_captum_would_return_the_plain_gradient(lite0):
+    with pytest.raises(ValueError, match="ReLU6"):
+        explainers.explain(lite0, models.sample_image("chelsea (cat)"), "guided_backprop")
