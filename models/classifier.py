@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.engine import BACKENDS, Engine, build
+from models.engine import BACKENDS, Engine, build, check_batch_size
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Classifier:
     backend: str | None = None
     """Forward backend for perturbation batches: "auto" (onnxruntime if it matches torch), "onnxruntime"
     or "torch"; None reads $WHYLABEL_BACKEND, default "auto"."""
+    batch_size: int | None = None
+    """Images per engine batch; None times a few sizes when the engine is built and takes the fastest."""
     _mean: torch.Tensor = field(init=False, repr=False)
     _std: torch.Tensor = field(init=False, repr=False)
     _engine: Engine | None = field(init=False, repr=False, default=None)
@@ -84,7 +86,7 @@ class Classifier:
         """The fast forward engine for batches of perturbed inputs, built and calibrated on first use."""
         with self._engine_lock:
             if self._engine is None:
-                self._engine = build(self, self.backend)
+                self._engine = build(self, self.backend, self.batch_size)
             return self._engine
 
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
@@ -125,6 +127,7 @@ def from_module(
     crop: float = 0.875,
     name: str = "custom",
     backend: str | None = None,
+    batch_size: int | None = None,
 ) -> Classifier:
     """Wrap any torch module that maps (N, 3, input_size, input_size) to logits."""
     if not isinstance(module, torch.nn.Module):
@@ -138,6 +141,7 @@ def from_module(
         std=_triple(std, "std"),
         crop=crop,
         backend=backend,
+        batch_size=batch_size,
     )
 
 
@@ -159,6 +163,8 @@ def _check_preprocessing(clf: Classifier) -> None:
         raise ValueError("labels must not be empty")
     if clf.backend is not None and clf.backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {clf.backend!r}")
+    if clf.batch_size is not None:
+        check_batch_size(clf.batch_size)
 
 
 def _preview(labels: list[str], n: int = 8) -> str:

@@ -79,22 +79,26 @@ class Engine:
         return np.concatenate([self.run(chunk) for chunk in chunks])
 
 
-def build(clf: Classifier, backend: str | None = None) -> Engine:
-    """The fastest engine that matches torch for `clf`; `backend` (or $WHYLABEL_BACKEND) can force one."""
+def build(clf: Classifier, backend: str | None = None, batch_size: int | None = None) -> Engine:
+    """The fastest engine that matches torch for `clf`; `backend` (or $WHYLABEL_BACKEND) can force one.
+
+    `batch_size` skips the calibration of batch sizes (for copies of a model already calibrated).
+    """
     backend = backend or os.environ.get("WHYLABEL_BACKEND", "auto")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    sizes = BATCH_SIZES if batch_size is None else (check_batch_size(batch_size),)
     example = _example(clf.input_size)
     if backend != "torch":
         try:
             run = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
             note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
-            return _calibrated("onnxruntime", run, example, note)
+            return _calibrated("onnxruntime", run, example, note, sizes)
         except Exception as err:  # any failure means torch: correct, only slower
             if backend == "onnxruntime":
                 raise EngineError(f"onnxruntime backend unavailable: {err}") from err
-            return _calibrated("torch", torch_run(clf), example, f"onnxruntime not used: {err}")
-    return _calibrated("torch", torch_run(clf), example, "torch chosen")
+            return _calibrated("torch", torch_run(clf), example, f"onnxruntime not used: {err}", sizes)
+    return _calibrated("torch", torch_run(clf), example, "torch chosen", sizes)
 
 
 def torch_run(clf: Classifier) -> Run:
@@ -167,8 +171,15 @@ def calibrate(
     return rates
 
 
-def _calibrated(backend: str, run: Run, example: np.ndarray, note: str) -> Engine:
-    rates = calibrate(run, example)
+def check_batch_size(size: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1024:
+        raise ValueError(f"batch_size must be a whole number from 1 to 1024; got {size!r}")
+    return size
+
+
+def _calibrated(backend: str, run: Run, example: np.ndarray, note: str, sizes: tuple[int, ...]) -> Engine:
+    seconds = CALIBRATION_SECONDS if len(sizes) > 1 else 0.0  # one size: three timed runs for the throughput
+    rates = calibrate(run, example, sizes, seconds)
     best = max(rates, key=lambda size: rates[size])
     return Engine(backend=backend, batch_size=best, throughput=rates[best], note=note, run=run, rates=rates)
 

@@ -65,6 +65,21 @@ def test_calibration_picks_the_fastest_measured_batch_size(tiny_clf):
     assert fast.throughput == fast.rates[fast.batch_size] > 0
 
 
+def test_a_given_batch_size_skips_the_calibration(tiny):
+    clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0, batch_size=4)
+
+    fast = clf.engine()
+
+    assert (fast.batch_size, list(fast.rates)) == (4, [4])
+    assert fast.throughput == fast.rates[4] > 0
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True, 5000])
+def test_a_bad_batch_size_is_refused(tiny, size):
+    with pytest.raises(ValueError, match="batch_size must be a whole number from 1 to 1024"):
+        models.from_module(tiny.TinyConv(), tiny.labels, 16, batch_size=size)
+
+
 def test_the_engine_is_built_once_and_shared(tiny_clf):
     assert tiny_clf.engine() is tiny_clf.engine()
 
