@@ -26,14 +26,6 @@ with right:
     panels.prediction(prediction)
     target = controls.pick_target(clf, prediction)
 
-st.subheader(f"Why {clf.labels[target]}?")
-st.caption(
-    "Red: evidence for the class; blue: against. Unsigned maps (saliency) use a sequential scale. "
-    + (
-        "Shared scale: each map divided by its own percentile of |value|, so colours compare across panels."
-        if display.shared
-        else "Per-panel scale: each map in its own units."
-    )
-)
+panels.heading(clf, target, display)
 panels.explanations(clf, picked, target, {"methods": methods, "seed": seed, "params": params}, display)
 _ = explainers  # the registry is imported for its methods

@@ -85,6 +85,9 @@ class Attribution:
     signed: bool
     score: str
     extras: dict[str, Any] = field(default_factory=dict)
+    contrast: int | None = None
+    """The class B of "why the target rather than B": the map explains score(target) - score(B)."""
+    contrast_label: str | None = None
 
 
 @dataclass
@@ -97,10 +100,35 @@ class Job:
     seed: int
     params: dict[str, Any]
     progress: Progress
+    contrast: int | None = None
 
     def tensor(self) -> torch.Tensor:
         """The normalised (1, 3, H, W) model input."""
         return self.clf.to_tensor(self.pixels)
+
+    def model(self) -> torch.nn.Module:
+        """The module for gradient methods: the logits, less the contrast class's logit when there is one.
+
+        Its output column `target` is then the score explained, logit(target) - logit(contrast), so Captum's
+        `target=job.target` needs no other change.
+        """
+        return self.clf.module if self.contrast is None else Versus(self.clf.module, self.contrast)
+
+    def versus(self, scores: np.ndarray) -> np.ndarray:
+        """Scores (N, classes) from the engine, less the contrast class's column when there is one."""
+        return scores if self.contrast is None else scores - scores[:, [self.contrast]]
+
+
+class Versus(torch.nn.Module):
+    """A classifier's logits minus one class's logit: column k is then logit(k) - logit(contrast)."""
+
+    def __init__(self, module: torch.nn.Module, contrast: int) -> None:
+        super().__init__()
+        self.module, self.contrast = module, contrast
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        return out - out[:, self.contrast : self.contrast + 1]
 
 
 class Explainer(ABC):

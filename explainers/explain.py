@@ -21,19 +21,23 @@ def explain(
     target: int | str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    contrast: int | str | None = None,
     **params: Any,
 ) -> Attribution:
     """Attribute `clf`'s score for `target` (default: its top-1 class) on `img` with `method`.
 
-    Raises ValueError for an unknown method, a bad parameter value or a target outside the labels.
+    With `contrast` (a class index or label), explain "why `target` rather than `contrast`": the map is of
+    score(target) - score(contrast), in the method's score (logit or probability).
+    Raises ValueError for an unknown method, a bad parameter value, or a target or contrast outside the labels.
     """
     cls = get(method)
     resolved = cls.resolve(params, clf.input_size)
     seed = _check_seed(seed)
     index = clf.resolve_target(target, img)
+    versus = _check_contrast(clf, img, contrast, index)
     pixels = clf.input_image(img)
     pixels.flags.writeable = False
-    job = Job(clf, pixels, index, seed, resolved, progress or (lambda _: None))
+    job = Job(clf, pixels, index, seed, resolved, progress or (lambda _: None), versus)
     start = time.perf_counter()
     with no_leaked_hooks(clf.module):
         heatmap, extras = cls().compute(job)
@@ -48,7 +52,21 @@ def explain(
         signed=cls.signed,
         score=cls.score,
         extras=extras,
+        contrast=versus,
+        contrast_label=None if versus is None else clf.labels[versus],
     )
+
+
+def _check_contrast(clf: Classifier, img: Image.Image, contrast: int | str | None, target: int) -> int | None:
+    if contrast is None:
+        return None
+    try:
+        index = clf.resolve_target(contrast, img)
+    except ValueError as err:
+        raise ValueError(f"contrast: {err}") from None
+    if index == target:
+        raise ValueError(f"the contrast class must differ from the target; both are {clf.labels[index]!r} ({index})")
+    return index
 
 
 def _check_seed(seed: Any) -> int:

@@ -49,8 +49,12 @@ def curve(
     mode: str = "deletion",
     steps: int = 20,
     fill: str = "blur",
+    contrast: int | None = None,
 ) -> Curve:
-    """The deletion or insertion curve of `heatmap` for model-view `pixels`: one batch of `steps` + 1 images."""
+    """The deletion or insertion curve of `heatmap` for model-view `pixels`: one batch of `steps` + 1 images.
+
+    The score is the target's probability, less the `contrast` class's when one is given.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     if heatmap.shape != pixels.shape[:2]:
@@ -65,7 +69,8 @@ def curve(
     image, hidden = np.asarray(pixels, np.float32), hidden_value(pixels, fill)
     start, end = (image, hidden) if mode == "deletion" else (hidden, image)
     images = np.where(changed[..., None], end, start)
-    probabilities = softmax(clf.engine().logits(images))[:, target].astype(np.float64)
+    p = softmax(clf.engine().logits(images)).astype(np.float64)
+    probabilities = p[:, target] - (0.0 if contrast is None else p[:, contrast])
     return Curve(mode=mode, fractions=counts / order.size, probabilities=probabilities)
 
 

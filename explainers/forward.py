@@ -23,16 +23,22 @@ class Counter:
 
 
 def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
-    """Softmax probabilities (N, classes) for model-view pixel arrays (N, H, W, 3), in the engine's batches."""
-    out = softmax(job.clf.engine().logits(np.asarray(images))).astype(np.float64)
+    """Softmax probabilities (N, classes) for model-view pixel arrays (N, H, W, 3), in the engine's batches.
+
+    With a contrast class, each column less the contrast's: column `target` is p(target) - p(contrast).
+    """
+    out = job.versus(softmax(job.clf.engine().logits(np.asarray(images))).astype(np.float64))
     counter.add(len(out))
     return out
 
 
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
-    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum."""
+    """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum.
+
+    With a contrast class, each column less the contrast's, as in `Job.model`.
+    """
     counter.add(len(batch))
-    return torch.from_numpy(job.clf.engine().logits(batch.detach().numpy()))
+    return torch.from_numpy(job.versus(job.clf.engine().logits(batch.detach().numpy())))
 
 
 @contextmanager

@@ -32,7 +32,7 @@ class GradCam(Explainer):
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         name, layer = conv_layer(job.clf.module, job.params["layer"])
         x = job.tensor()
-        cam = LayerGradCam(job.clf.module, layer).attribute(x, target=job.target, relu_attributions=True)
+        cam = LayerGradCam(job.model(), layer).attribute(x, target=job.target, relu_attributions=True)
         job.progress(1.0)
         resolution = tuple(cam.shape[-2:])
         up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")

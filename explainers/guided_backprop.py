@@ -35,7 +35,7 @@ class GuidedBackprop(Explainer):
         if problem:
             raise ValueError(f"guided backprop is not valid for {job.clf.name}: {problem}")
         x = job.tensor().requires_grad_(True)
-        grads = CaptumGuidedBackprop(job.clf.module).attribute(x, target=job.target)
+        grads = CaptumGuidedBackprop(job.model()).attribute(x, target=job.target)
         job.progress(1.0)
         return grads.detach()[0].abs().amax(dim=0).numpy(), {}
 

@@ -36,12 +36,12 @@ class IntegratedGradients(Explainer):
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor()
         baseline = job.clf.to_tensor(baseline_pixels(np.asarray(job.pixels), job.params["baseline"], job.seed))
-        attribution = CaptumIntegratedGradients(job.clf.module).attribute(
+        attribution = CaptumIntegratedGradients(job.model()).attribute(
             x, baselines=baseline, target=job.target, n_steps=job.params["steps"], internal_batch_size=16
         )
         job.progress(1.0)
         with torch.no_grad():
-            scores = job.clf.module(torch.cat([x, baseline]))[:, job.target].float()
+            scores = job.model()(torch.cat([x, baseline]))[:, job.target].float()
         change = float(scores[0] - scores[1])
         gap = float(attribution.sum()) - change
         extras = {"completeness_gap": gap, "score_change": change, "relative_gap": abs(gap) / max(abs(change), 1e-12)}

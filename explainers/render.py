@@ -112,6 +112,11 @@ def caption(att: Attribution) -> str:
     """Method, target, parameters, seed and runtime in one line."""
     params = ", ".join(f"{k}={v}" for k, v in att.params.items() if k != "seed")
     parts = [f"target **{att.label}** ({att.target})", f"score: {att.score}"]
+    if att.contrast is not None:
+        parts[:2] = [
+            f"target **{att.label}** ({att.target}) rather than **{att.contrast_label}** ({att.contrast})",
+            f"score: {att.score} of the target minus that of {att.contrast_label}",
+        ]
     parts += [params] if params else []
     parts += [f"seed {att.params['seed']}", f"{att.seconds:.2f} s"]
     if "evaluations" in att.extras:
@@ -166,7 +171,10 @@ def faithfulness_figure(scores: dict) -> go.Figure:
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         legend={"font": {"size": 10}, "orientation": "h", "y": -0.25},
         xaxis={"tickformat": ".0%"},  # share of pixels removed (deletion) or revealed (insertion)
-        yaxis={"title": {"text": "target probability", "font": {"size": 10}}, "rangemode": "tozero"},
+        yaxis={
+            "title": {"text": scores.get("score", "target probability"), "font": {"size": 10}},
+            "rangemode": "tozero",
+        },
     )
     return figure
 

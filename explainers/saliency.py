@@ -26,6 +26,6 @@ class Saliency(Explainer):
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor().requires_grad_(True)
-        grads = CaptumSaliency(job.clf.module).attribute(x, target=job.target, abs=True)
+        grads = CaptumSaliency(job.model()).attribute(x, target=job.target, abs=True)
         job.progress(1.0)
         return grads.detach()[0].amax(dim=0).numpy(), {}

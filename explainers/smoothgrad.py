@@ -36,7 +36,7 @@ class SmoothGrad(Explainer):
         spread = float(x.max() - x.min()) or 1.0
         with torch.random.fork_rng():
             torch.manual_seed(job.seed)
-            grads = NoiseTunnel(Saliency(job.clf.module)).attribute(
+            grads = NoiseTunnel(Saliency(job.model())).attribute(
                 x,
                 nt_type="smoothgrad",
                 nt_samples=job.params["samples"],

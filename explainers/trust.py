@@ -29,13 +29,17 @@ from models import Classifier
 
 
 def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 20, fill: str = "blur") -> dict:
-    """Deletion and insertion AUCs of `att` and of a random map (seeded like `att`), with the curves."""
+    """Deletion and insertion AUCs of `att` and of a random map (seeded like `att`), with the curves.
+
+    The curves follow the target's probability, less the contrast class's for a contrastive map.
+    """
     pixels = clf.input_image(img)
     maps = {"": att.heatmap, "random_": random_map(pixels.shape[:2], seed=att.params.get("seed", 0))}
-    out: dict[str, Any] = {"curves": {}}
+    versus = "" if att.contrast is None else f" - p({att.contrast_label})"
+    out: dict[str, Any] = {"curves": {}, "score": f"p({att.label}){versus}"}
     for prefix, heatmap in maps.items():
         for mode in ("deletion", "insertion"):
-            c = curve(clf, pixels, heatmap, att.target, mode=mode, steps=steps, fill=fill)
+            c = curve(clf, pixels, heatmap, att.target, mode=mode, steps=steps, fill=fill, contrast=att.contrast)
             out[f"{prefix}{mode}_auc"] = c.auc
             out["curves"][f"{prefix}{mode}"] = c
     return out
@@ -58,7 +62,8 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
     """A copy of `clf` with the weights of its top `layers` parametrised layers (all if None) re-initialised.
 
     Layers with `reset_parameters` get their own initialisation; others get Gaussian weights with the
-    original's mean and standard deviation. The original classifier is not touched.
+    original's mean and standard deviation. The original classifier is not touched. The copy's engine uses
+    the original's backend and batch size rather than timing its own.
     """
     module = copy.deepcopy(clf.module)
     chosen = layers_top_down(module)[: layers if layers is not None else None]
@@ -71,7 +76,8 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
                 for p in layer.parameters(recurse=False):
                     p.copy_(torch.randn_like(p) * p.std().nan_to_num(1.0) + p.mean())
     name = f"{clf.name} (randomised {'all' if layers is None else layers} layers)"
-    return dataclasses.replace(clf, module=module, name=name)
+    fast = clf.engine()  # the copy has the same shapes: reuse the backend and batch size, skip the timing
+    return dataclasses.replace(clf, module=module, name=name, backend=clf.backend, batch_size=fast.batch_size)
 
 
 def sanity_cascade(
@@ -81,6 +87,7 @@ def sanity_cascade(
     target: int | str | None = None,
     seed: int = 0,
     depths: Sequence[int] | None = None,
+    contrast: int | str | None = None,
     **params: Any,
 ) -> list[dict[str, Any]]:
     """Re-run `method` after randomising the top k layers, for each k in `depths` (default: every layer).
@@ -88,13 +95,14 @@ def sanity_cascade(
     Each step: the layers randomised, the deepest one's name, the randomised map and its Spearman rank
     correlation with the trained model's map. The last layer count is the full randomisation.
     """
-    original = explain(clf, img, method, target=target, seed=seed, **params)
+    original = explain(clf, img, method, target=target, seed=seed, contrast=contrast, **params)
     names = [name or "(whole model)" for name, _ in layers_top_down(clf.module)]
     steps = []
     for k in sorted(set(depths)) if depths is not None else range(1, len(names) + 1):
         if not 1 <= k <= len(names):
             raise ValueError(f"depths must be between 1 and {len(names)} (the layers with weights); got {k}")
-        att = explain(randomised(clf, k, seed), img, method, target=original.target, seed=seed, **params)
+        randomised_clf = randomised(clf, k, seed)
+        att = explain(randomised_clf, img, method, target=original.target, seed=seed, contrast=contrast, **params)
         correlation = rank_correlation(original.heatmap, att.heatmap)
         steps.append({"layers": k, "down_to": names[k - 1], "correlation": correlation, "heatmap": att.heatmap})
     return steps
@@ -107,12 +115,17 @@ def cascade_depths(clf: Classifier, steps: int = 4) -> list[int]:
 
 
 def sanity(
-    clf: Classifier, img: Image.Image, method: str, target: int | str | None = None, seed: int = 0, **params: Any
+    clf: Classifier,
+    img: Image.Image,
+    method: str,
+    target: int | str | None = None,
+    seed: int = 0,
+    contrast: int | str | None = None,
+    **params: Any,
 ) -> float:
     """Spearman rank correlation between the maps of the trained and the fully randomised model."""
-    original = explain(clf, img, method, target=target, seed=seed, **params)
-    att = explain(randomised(clf, None, seed), img, method, target=original.target, seed=seed, **params)
-    return rank_correlation(original.heatmap, att.heatmap)
+    steps = sanity_cascade(clf, img, method, target, seed, [len(layers_top_down(clf.module))], contrast, **params)
+    return steps[-1]["correlation"]
 
 
 def stability_details(
@@ -121,12 +134,13 @@ def stability_details(
     method: str,
     seeds: Sequence[int] = (0, 1, 2),
     target: int | str | None = None,
+    contrast: int | str | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The maps of several seeds: their mean, per-pixel spread, mean pairwise Spearman and top-10% overlap."""
     if len(set(seeds)) < 2:
         raise ValueError(f"stability needs at least two different seeds; got {list(seeds)!r}")
-    maps = np.stack([explain(clf, img, method, target=target, seed=s, **params).heatmap for s in seeds])
+    maps = np.stack([explain(clf, img, method, target, s, contrast=contrast, **params).heatmap for s in seeds])
     pairs = list(itertools.combinations(range(len(maps)), 2))
     return {
         "mean": maps.mean(axis=0),
@@ -142,13 +156,15 @@ def stability(
     method: str,
     seeds: Sequence[int] = (0, 1, 2),
     target: int | str | None = None,
+    contrast: int | str | None = None,
     **params: Any,
 ) -> float:
     """1.0 for methods that use no randomness; otherwise the mean pairwise Spearman correlation, in [0, 1]."""
     if not get(method).stochastic:
         get(method).resolve(params, clf.input_size)  # the same refusals as a real run
         return 1.0
-    return min(max(stability_details(clf, img, method, seeds, target, **params)["spearman"], 0.0), 1.0)
+    details = stability_details(clf, img, method, seeds, target, contrast, **params)
+    return min(max(details["spearman"], 0.0), 1.0)
 
 
 def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:

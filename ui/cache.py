@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import streamlit as st
 from PIL import Image
@@ -78,27 +78,32 @@ def attribution_store() -> LruStore:
     return LruStore(MAX_ATTRIBUTIONS)
 
 
-def attribution(
-    model_name: str,
-    image_key: str,
-    target: int,
-    method: str,
-    seed: int,
-    params: tuple[tuple[str, Any], ...],
-    clf: models.Classifier,
-    image: Image.Image,
-    progress: Progress,
-) -> explainers.Attribution:
-    """An attribution, cached on (model, image hash, target, method, seed, parameters)."""
+class Key(NamedTuple):
+    """Everything that decides one panel's map: the cache key of its attribution and of its checks."""
+
+    model: str
+    image: str
+    target: int
+    contrast: int | None
+    method: str
+    seed: int
+    params: tuple[tuple[str, Any], ...]
+
+
+def attribution(key: Key, clf: models.Classifier, image: Image.Image, progress: Progress) -> explainers.Attribution:
+    """An attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)."""
 
     def compute() -> explainers.Attribution:
-        att = explainers.explain(clf, image, method, target=target, seed=seed, progress=progress, **dict(params))
+        att = explainers.explain(
+            clf, image, key.method, target=key.target, seed=key.seed, progress=progress, contrast=key.contrast,
+            **dict(key.params),
+        )  # fmt: skip
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
         return att
 
-    return attribution_store().get_or_compute((model_name, image_key, target, method, seed, params), compute)
+    return attribution_store().get_or_compute(key, compute)
 
 
-def faithfulness(key: tuple, clf: models.Classifier, image: Image.Image, att: explainers.Attribution) -> dict:
+def faithfulness(key: Key, clf: models.Classifier, image: Image.Image, att: explainers.Attribution) -> dict:
     """Deletion and insertion scores of an attribution, cached beside it on the same key."""
     return attribution_store().get_or_compute(("faithfulness", *key), lambda: explainers.evaluate(clf, image, att))

@@ -30,7 +30,7 @@ class View:
     display: Display
 
 
-def section(view: View, done: list[tuple[Any, tuple]]) -> None:
+def section(view: View, done: list[tuple[explainers.Attribution, cache.Key]]) -> None:
     st.markdown("**Check one map**")
     by_method = {att.method: (att, key) for att, key in done}
     method = st.selectbox(
@@ -45,10 +45,11 @@ def section(view: View, done: list[tuple[Any, tuple]]) -> None:
 
 
 def rerun_params(att: explainers.Attribution) -> dict[str, Any]:
-    return {name: value for name, value in att.params.items() if name != "seed"}
+    """The parameters that re-create `att` with another seed or model (the contrast class included)."""
+    return {**{name: value for name, value in att.params.items() if name != "seed"}, "contrast": att.contrast}
 
 
-def sanity(view: View, att: explainers.Attribution, key: tuple) -> None:
+def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     st.markdown("Sanity check: randomised weights (Adebayo et al., 2018)")
     st.caption(
         "Re-runs the method on copies of the model whose weights are re-drawn, from the top layer down to all "
@@ -83,7 +84,7 @@ def sanity(view: View, att: explainers.Attribution, key: tuple) -> None:
     )
 
 
-def stability(view: View, att: explainers.Attribution, key: tuple) -> None:
+def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     st.markdown(f"Stability over seeds {', '.join(map(str, SEEDS))}")
     if not explainers.get(att.method).stochastic:
         st.caption("This method uses no randomness: every seed gives the same map (stability 1.0).")

@@ -66,16 +66,40 @@ def _read_upload() -> None:
         st.sidebar.error(f"{upload.name}: {err}")
 
 
-def pick_target(clf: models.Classifier, prediction: models.Prediction) -> int:
-    """The class to explain: the top-1 class by default (it follows the image), any label by search."""
+@dataclass(frozen=True)
+class Target:
+    """The class to explain and, optionally, the class it is contrasted with ("why A rather than B")."""
+
+    index: int
+    contrast: int | None = None
+
+
+def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target:
+    """The class to explain: the top-1 class by default (it follows the image), any label by search.
+
+    A second box picks an optional contrast class; picking the target itself there is refused with a note.
+    """
     top_index = prediction.top[0][0]
-    choice = st.selectbox(
+    name = lambda i: f"{clf.labels[i]} ({i})"  # noqa: E731
+    left, right = st.columns(2)
+    choice = left.selectbox(
         "Explain which class? (type to search)",
         [AUTO, *range(len(clf.labels))],
-        format_func=lambda i: "top-1 class (follows the image)" if i == AUTO else f"{clf.labels[i]} ({i})",
+        format_func=lambda i: "top-1 class (follows the image)" if i == AUTO else name(i),
         key=f"target.{clf.name}",
     )
-    return top_index if choice == AUTO else int(choice)
+    index = top_index if choice == AUTO else int(choice)
+    contrast = right.selectbox(
+        "Rather than which class? (optional)",
+        [None, *range(len(clf.labels))],
+        format_func=lambda i: "no contrast: explain the class alone" if i is None else name(i),
+        key=f"contrast.{clf.name}",
+        help="Explain the difference of the two scores: what makes the image the first class and not the second.",
+    )
+    if contrast == index:
+        right.info(f"{name(index)} is already the class explained; pick another class to contrast with.")
+        contrast = None
+    return Target(index, contrast)
 
 
 def pick_methods() -> list[str]:

@@ -13,7 +13,7 @@ import models
 from explainers import render
 from explainers.render import Display
 from ui import cache, checks
-from ui.controls import Picked
+from ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
 
@@ -36,16 +36,38 @@ def prediction(prediction: models.Prediction) -> None:
     st.plotly_chart(render.prediction_figure(prediction), width="stretch", key="prediction")
 
 
-def explanations(clf: models.Classifier, picked: Picked, target: int, run: dict[str, Any], display: Display) -> None:
+def heading(clf: models.Classifier, target: Target, display: Display) -> None:
+    """ "Why A?" or "Why A rather than B?", and how to read the colours."""
+    name = clf.labels[target.index]
+    if target.contrast is None:
+        st.subheader(f"Why {name}?")
+        colours = "Red: evidence for the class; blue: against."
+    else:
+        other = clf.labels[target.contrast]
+        st.subheader(f"Why {name} rather than {other}?")
+        colours = (
+            f"Each map explains score({name}) - score({other}). "
+            f"Red: evidence for {name} over {other}; blue: the reverse."
+        )
+    scale = (
+        "Shared scale: each map divided by its own percentile of |value|, so colours compare across panels."
+        if display.shared
+        else "Per-panel scale: each map in its own units."
+    )
+    st.caption(f"{colours} Unsigned maps (saliency) use a sequential scale. {scale}")
+
+
+def explanations(clf: models.Classifier, picked: Picked, target: Target, run: dict[str, Any], display: Display) -> None:
     """One panel per method, each drawn as soon as it finishes."""
     methods = run["methods"]
     pixels = clf.input_image(picked.image)  # resized once per run, shared by every panel
-    done: list[tuple[Any, explainers.Attribution, tuple]] = []
+    done: list[tuple[Any, explainers.Attribution, cache.Key]] = []
     for start in range(0, len(methods), PANELS_PER_ROW):
         row = methods[start : start + PANELS_PER_ROW]
         for column, method in zip(st.columns(PANELS_PER_ROW), row, strict=False):
             with column:
-                key = (clf.name, picked.key, target, method, run["seed"], tuple(sorted(run["params"][method].items())))
+                params = tuple(sorted(run["params"][method].items()))
+                key = cache.Key(clf.name, picked.key, target.index, target.contrast, method, run["seed"], params)
                 att = panel(clf, picked, pixels, key, display)
                 if att is not None:
                     done.append((st.empty(), att, key))
@@ -69,7 +91,7 @@ def agreement(atts: list[explainers.Attribution]) -> None:
     st.plotly_chart(render.agreement_figure(titles, matrix), key="agreement")
 
 
-def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: tuple) -> None:
+def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: cache.Key) -> None:
     try:
         scores = cache.faithfulness(key, clf, picked.image, att)
     except Exception as err:  # scores are extra: a failure says why and leaves the map standing
@@ -80,17 +102,17 @@ def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribu
 
 
 def panel(
-    clf: models.Classifier, picked: Picked, pixels: np.ndarray, key: tuple, display: Display
+    clf: models.Classifier, picked: Picked, pixels: np.ndarray, key: cache.Key, display: Display
 ) -> explainers.Attribution | None:
-    """One method's map, caption and reading guide; `key` is (model, image, target, method, seed, params)."""
-    method = key[3]
+    """One method's map, caption and reading guide."""
+    method = key.method
     cls = explainers.get(method)
     st.markdown(f"#### {cls.title}")
     slot = st.empty()
     bar = slot.progress(0.0, text=f"Computing {cls.title}…")
     try:
         att = cache.attribution(
-            *key,
+            key,
             clf,
             picked.image,
             throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}")),

@@ -288,6 +288,28 @@ def test_changing_target_updates_every_panel(mnist_app: AppTest) -> None:
     assert all(caption_target(c) == top_index for c in panel_captions(at).values())
 
 
+def test_contrast_class_explains_the_difference_in_every_panel(mnist_app: AppTest) -> None:
+    at = mnist_app
+    _, top_index = top1(at)
+    other = 5 if top_index != 5 else 6
+    contrast = at.selectbox(key="contrast.mnist_cnn")
+    assert contrast.value is None and contrast.options[0].startswith("no contrast")
+    contrast.set_value(other).run()
+    assert_clean(at)
+    assert at.subheader[0].value == f"Why {top_index} rather than {other}?"
+    captions = panel_captions(at)
+    assert list(captions) == METHODS
+    for caption in captions.values():
+        assert caption.startswith(f"target **{top_index}** ({top_index}) rather than **{other}** ({other})"), caption
+    assert len(heatmaps(at)) == 4
+    # The same class on both sides is refused with a note, and the class is explained alone.
+    at.selectbox(key="contrast.mnist_cnn").set_value(top_index).run()
+    assert_clean(at)
+    assert any("already the class explained" in i.value for i in at.main.info)
+    assert at.subheader[0].value == f"Why {top_index}?"
+    assert all(" rather than " not in c for c in panel_captions(at).values())
+
+
 def test_changing_a_method_parameter_recomputes_only_that_panel(
     mnist_app: AppTest, computed: Callable[[], list[str]]
 ) -> None:

@@ -84,6 +84,17 @@ def test_default_target_is_the_top_class_and_labels_work(tiny_clf, photo, method
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_contrast_class_gives_a_different_finite_map(tiny_clf, photo, method):
+    plain = run(tiny_clf, photo, method, target=1)
+
+    att = run(tiny_clf, photo, method, target=1, contrast="cat")
+
+    assert (att.target, att.contrast, att.contrast_label) == (1, 0, "cat")
+    assert att.heatmap.shape == plain.heatmap.shape and np.isfinite(att.heatmap).all()
+    assert not np.allclose(att.heatmap, plain.heatmap)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_params_hold_every_resolved_value_and_the_seed(tiny_clf, photo, method):
     cls = explainers.get(method)
     given = TINY_PARAMS[method]

@@ -216,6 +216,12 @@ def test_caption_has_target_params_seed_and_runtime():
     assert "seed=" not in text
 
 
+def test_caption_names_the_contrast_class_and_the_score_difference():
+    text = render.caption(attribution(ramp(-1, 1), contrast=0, contrast_label="cat"))
+
+    assert text.startswith("target **fish** (2) rather than **cat** (0) · score: logit of the target minus that of cat")
+
+
 def test_caption_of_a_real_lime_run_reports_the_fit(tiny_clf, noise_image):
     att = explainers.explain(tiny_clf, noise_image(16, 16), "lime", target=1, seed=5, samples=12, n_segments=6)
 

@@ -85,6 +85,16 @@ def test_randomising_copies_and_leaves_the_trained_model_alone(mnist, digit):
     assert all(not torch.equal(v, before[k]) for k, v in fully.module.state_dict().items() if v.is_floating_point())
 
 
+def test_a_randomised_copy_reuses_the_engine_batch_size_and_matches_its_own_torch_logits(mnist, digit):
+    copy = randomised(mnist, None, seed=0)
+
+    fast = copy.engine()
+
+    assert fast.batch_size == mnist.engine().batch_size and list(fast.rates) == [fast.batch_size]
+    pixels = copy.input_image(digit)[None].astype(np.float32)
+    np.testing.assert_allclose(fast.logits(pixels), copy.logits(pixels).numpy(), rtol=1e-3, atol=1e-4)
+
+
 def test_sanity_cascade_has_one_step_per_layer_and_ends_at_the_full_randomisation(mnist, digit):
     steps = sanity_cascade(mnist, digit, "saliency")
 
