@@ -37,11 +37,8 @@ def section(view: View, done: list[tuple[explainers.Attribution, cache.Key]]) ->
         "Map to check", list(by_method), format_func=lambda m: explainers.get(m).title, key="check.method"
     )
     att, key = by_method[method]
-    left, right = st.columns(2)
-    with left:
-        sanity(view, att, key)
-    with right:
-        stability(view, att, key)
+    sanity(view, att, key)
+    stability(view, att, key)
 
 
 def rerun_params(att: explainers.Attribution) -> dict[str, Any]:
@@ -70,18 +67,22 @@ def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     if steps is None:
         return
     full = steps[-1]
-    randomised_att = dataclasses.replace(att, heatmap=full["heatmap"])
-    st.plotly_chart(render.attribution_figure(view.pixels, randomised_att, view.display), key="check.sanity.map")
-    st.plotly_chart(render.cascade_figure(steps), key="check.sanity.cascade")
+    trained, randomised, cascade = st.columns(3)
+    with trained:
+        st.plotly_chart(render.attribution_figure(view.pixels, att, view.display), key="check.sanity.trained")
+        st.caption("Trained model.")
+    with randomised:
+        randomised_att = dataclasses.replace(att, heatmap=full["heatmap"])
+        st.plotly_chart(render.attribution_figure(view.pixels, randomised_att, view.display), key="check.sanity.map")
+        st.caption(f"All {full['layers']} layers with weights randomised.")
+    with cascade:
+        st.plotly_chart(render.cascade_figure(steps), key="check.sanity.cascade")
     verdict = (
         "passes: the map depends on the model's weights"
         if abs(full["correlation"]) < PASSES
         else "fails: the map barely changes when the model is destroyed"
     )
-    st.caption(
-        f"The map with all {full['layers']} layers randomised (above). Spearman with the trained model's map: "
-        f"**{full['correlation']:.2f}**, {verdict}."
-    )
+    st.caption(f"Spearman with the trained model's map: **{full['correlation']:.2f}**, {verdict}.")
 
 
 def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
@@ -103,11 +104,19 @@ def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
         return
     mean = dataclasses.replace(att, heatmap=details["mean"].astype(np.float32))
     spread = dataclasses.replace(att, heatmap=details["disagreement"].astype(np.float32), signed=False)
-    st.plotly_chart(render.attribution_figure(view.pixels, mean, view.display), key="check.stability.mean")
-    st.caption("Mean map over the seeds.")
-    st.plotly_chart(render.attribution_figure(view.pixels, spread, view.display), key="check.stability.disagreement")
+    left, right, scores = st.columns(3)
+    with left:
+        st.plotly_chart(render.attribution_figure(view.pixels, mean, view.display), key="check.stability.mean")
+        st.caption("Mean map over the seeds.")
+    with right:
+        figure = render.attribution_figure(view.pixels, spread, view.display)
+        st.plotly_chart(figure, key="check.stability.disagreement")
+        st.caption("Per-pixel disagreement (standard deviation over seeds).")
+    with scores:
+        st.metric("Mean pairwise Spearman", f"{details['spearman']:.2f}")
+        st.metric("Top-10% pixels shared", f"{details['top10_overlap']:.0%}")
     st.caption(
-        "Per-pixel disagreement (standard deviation over seeds). "
         f"Mean pairwise Spearman **{details['spearman']:.2f}**; "
-        f"top-10% pixels shared **{details['top10_overlap']:.0%}**."
+        f"top-10% pixels shared **{details['top10_overlap']:.0%}**. "
+        "1 and 100%: every seed gives the same ranking; near 0: the map is mostly noise from the sampling."
     )

@@ -88,7 +88,8 @@ def agreement(atts: list[explainers.Attribution]) -> None:
     )
     titles = [explainers.get(att.method).title for att in atts]
     matrix = explainers.trust.agreement([att.heatmap for att in atts])
-    st.plotly_chart(render.agreement_figure(titles, matrix), key="agreement")
+    with st.columns(2)[0]:  # a small matrix: half the page is wide enough for eight methods
+        st.plotly_chart(render.agreement_figure(titles, matrix), key="agreement")
 
 
 def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: cache.Key) -> None:

@@ -454,7 +454,7 @@ def test_sanity_check_runs_from_the_page_and_shows_the_randomised_map(mnist_app:
     at.button(key="check.sanity").click().run()
 
     assert_clean(at)
-    assert {"check.sanity.map", "check.sanity.cascade"} <= set(chart_keys(at))
+    assert {"check.sanity.trained", "check.sanity.map", "check.sanity.cascade"} <= set(chart_keys(at))
     (verdict,) = [c.value for c in at.caption if "Spearman with the trained model's map" in c.value]
     rho = float(re.search(r"\*\*(-?\d\.\d\d)\*\*", verdict).group(1))
     assert ("passes" in verdict) == (abs(rho) < 0.5), verdict

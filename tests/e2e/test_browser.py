@@ -17,7 +17,7 @@ import skimage.data
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from bench.browser import FILE_INPUT, IDLE, PLOTS, chromium, log_tail, serve
+from bench.browser import CAPTIONS, FILE_INPUT, IDLE, PLOTS, chromium, log_tail, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,7 @@ EXCEPTION = "[data-testid='stException']"
 ALERT = "[data-testid='stAlert']"
 FAILED = "could not be computed"  # what a panel that raised says
 TARGET_BOX = "[data-testid='stMain'] input[role='combobox'][aria-label^='Explain which class']"
+CONTRAST_BOX = "[data-testid='stMain'] input[role='combobox'][aria-label^='Rather than which class']"
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +199,33 @@ def test_upload_in_browser(page: Page, tmp_path: Path) -> None:
         assert_target_box_shows_top1(page, top_index)
     finally:
         screenshot(page, tmp_path / "upload.png")
+
+
+def test_sanity_check_and_contrast_in_browser(page: Page, tmp_path: Path) -> None:
+    try:
+        wait_first_view(page)
+        top_index = caption_target(panel_captions(page)[0])
+
+        # The sanity check on the first map: the trained and randomised maps and the cascade, with a verdict.
+        page.get_by_role("button", name="Randomise the weights and re-run").click()
+        verdict = page.locator(CAPTIONS).filter(has_text="Spearman with the trained model's map")
+        expect(verdict).to_be_visible(timeout=RUN_MS)
+        wait_idle(page, RUN_MS)
+        assert_no_error(page)
+        expect(page.locator(PLOTS)).to_have_count(ALL_PLOTS + 3)
+        assert re.search(r"map: -?\d\.\d\d, (passes|fails)", verdict.inner_text()), verdict.inner_text()
+
+        # Why the top class rather than another cat: every panel explains the difference of the two scores.
+        other, name = (285, "Egyptian cat") if top_index != 285 else (282, "tiger cat")
+        box = page.locator(CONTRAST_BOX)
+        box.click()
+        box.fill(name)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name=f"rather than {name}")).to_be_visible(timeout=RUN_MS)
+        wait_idle(page, RUN_MS)
+        assert_no_error(page)
+        assert_four_heatmaps(page)
+        captions = panel_captions(page)
+        assert len(captions) == 4 and all(f"rather than {name} ({other})" in c for c in captions), captions
+    finally:
+        screenshot(page, tmp_path / "checks.png")
