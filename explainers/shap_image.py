@@ -33,6 +33,12 @@ def partition_tree(shape: tuple[int, ...]) -> np.ndarray:
     return tree
 
 
+BATCH = 16
+"""Masks SHAP evaluates per call. Fixed, not the engine's calibrated batch size: the Partition explainer
+expands its tree a batch at a time, so within a budget of evaluations the batch size changes the values,
+and a map must not depend on how fast the machine was when the model loaded. The engine splits each call."""
+
+
 @register
 class Shap(Explainer):
     name = "shap"
@@ -60,9 +66,7 @@ class Shap(Explainer):
             return probabilities(job, np.asarray(images), counter)[:, [job.target]]
 
         explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
-        result = explainer(
-            image[None], max_evals=job.params["evaluations"], batch_size=job.clf.engine().batch_size, silent=True
-        )
+        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=BATCH, silent=True)
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         return values, {"base_value": base, "evaluations": counter.done}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -324,6 +325,29 @@ def test_onnxruntime_and_torch_give_the_same_map(tiny, photo, method):
     scale = float(np.abs(b.heatmap).max())
     np.testing.assert_allclose(a.heatmap, b.heatmap, rtol=1e-3, atol=1e-4 * scale)
     assert fast.engine().backend == "onnxruntime" and slow.engine().backend == "torch"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_engine_batch_size_leaves_every_map_byte_identical(tiny, photo, method):
+    """The batch size is calibrated per process, so a map that depended on it would not be reproducible."""
+    maps = []
+    for size in (1, 4, 16):
+        clf = models.from_module(tiny.TinyConv(), tiny.labels, INPUT_SIZE, crop=1.0, batch_size=size)
+        maps.append(run(clf, photo, method, target=1).heatmap.tobytes())
+
+    assert maps[0] == maps[1] == maps[2]
+
+
+def test_shap_on_the_real_model_does_not_depend_on_the_engine_batch_size(lite0):
+    """SHAP expands its partition tree a batch at a time: on lite0 the engine's batch (4 or 16) used to change
+    the map. The tiny model above is too small for the budget to cut the expansion short."""
+    img = models.sample_image("coffee")
+    maps = [
+        explainers.explain(dataclasses.replace(lite0, batch_size=size), img, "shap").heatmap.tobytes()
+        for size in (4, 16)
+    ]
+
+    assert maps[0] == maps[1]
 
 
 def test_warm_up_runs_the_numba_code_paths_without_error():
