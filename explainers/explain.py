@@ -32,9 +32,9 @@ def explain(
     """
     cls = get(method)
     resolved = cls.resolve(params, clf.input_size)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     index = clf.resolve_target(target, img)
-    versus = _check_contrast(clf, img, contrast, index)
+    versus = resolve_contrast(clf, img, contrast, index)
     pixels = clf.input_image(img)
     pixels.flags.writeable = False
     job = Job(clf, pixels, index, seed, resolved, progress or (lambda _: None), versus)
@@ -57,7 +57,8 @@ def explain(
     )
 
 
-def _check_contrast(clf: Classifier, img: Image.Image, contrast: int | str | None, target: int) -> int | None:
+def resolve_contrast(clf: Classifier, img: Image.Image, contrast: int | str | None, target: int) -> int | None:
+    """The contrast class's index (None for none); ValueError outside the labels or equal to the target."""
     if contrast is None:
         return None
     try:
@@ -69,7 +70,7 @@ def _check_contrast(clf: Classifier, img: Image.Image, contrast: int | str | Non
     return index
 
 
-def _check_seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be a whole number between 0 and {2**32 - 1}; got {seed!r}")
     return int(seed)

@@ -12,7 +12,7 @@ import explainers
 import models
 from explainers import render
 from explainers.render import Display
-from ui import cache, checks
+from ui import cache, checks, export
 from ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
@@ -78,6 +78,7 @@ def explanations(clf: models.Classifier, picked: Picked, target: Target, run: di
         agreement([att for _, att, _ in done])
     if done:
         checks.section(checks.View(clf, picked, pixels, display), [(att, key) for _, att, key in done])
+        export.download(clf, picked, target, [(att, key) for _, att, key in done])
 
 
 def agreement(atts: list[explainers.Attribution]) -> None:

@@ -1,0 +1,88 @@
+"""`figure.png`: the model's view and every map side by side, on one stated colour scale, with a caption.
+
+Matplotlib rather than Plotly: exporting a Plotly figure to PNG needs Kaleido and a Chrome, which an
+evidence run on a server or a Ray worker should not depend on. The scale is the dashboard's shared one.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: this runs in servers, CLIs and Ray workers
+
+import matplotlib.pyplot as plt
+from matplotlib.colors import LinearSegmentedColormap
+
+import explainers
+from evidence.record import Evidence
+from explainers.render import DIVERGING, SEQUENTIAL, normalised, with_boundaries
+
+PERCENTILE = 99.0
+PANEL_INCHES = 3.0
+
+
+def colormap(name: str, stops: list[list]) -> LinearSegmentedColormap:
+    """The dashboard's colour scale (RGBA stops, transparent at zero) as a matplotlib colormap."""
+    colours = []
+    for position, rgba in stops:
+        *rgb, alpha = (float(v) for v in rgba[rgba.index("(") + 1 : -1].split(","))
+        colours.append((position, (*(c / 255 for c in rgb), alpha)))
+    return LinearSegmentedColormap.from_list(name, colours)
+
+
+SIGNED_MAP = colormap("whylabel_diverging", DIVERGING)
+UNSIGNED_MAP = colormap("whylabel_sequential", SEQUENTIAL)
+
+
+def caption(evidence: Evidence) -> str:
+    clf, target = evidence.clf, evidence.target
+    text = (
+        f"Model {clf.name} · image {evidence.name} (sha256 {evidence.image_sha256[:12]}…) · "
+        f"target {clf.labels[target]} ({target}), p = {evidence.prediction.probs[target]:.3f}"
+    )
+    if evidence.contrast is not None:
+        other = evidence.contrast
+        text += f", rather than {clf.labels[other]} ({other}), p = {evidence.prediction.probs[other]:.3f}"
+    seeds = sorted({att.params["seed"] for att in evidence.attributions})
+    return text + (f" · seed {', '.join(map(str, seeds))}" if seeds else "")
+
+
+def panel_title(att: explainers.Attribution, scores: dict) -> str:
+    title = explainers.get(att.method).title
+    if "deletion_auc" in scores:
+        title += f"\ndeletion {scores['deletion_auc']:.3f} · insertion {scores['insertion_auc']:.3f}"
+    return title
+
+
+def figure_png(evidence: Evidence) -> bytes:
+    """The PNG bytes: model view first, then one panel per map, colour bars for the signed and unsigned scales."""
+    atts = evidence.attributions
+    columns = 1 + len(atts)
+    figure, axes = plt.subplots(1, columns, figsize=(PANEL_INCHES * columns, PANEL_INCHES + 1.6), squeeze=False)
+    axes[0, 0].imshow(evidence.pixels)
+    axes[0, 0].set_title(f"what {evidence.clf.name} sees", fontsize=9)
+    images = {}
+    for ax, att in zip(axes[0, 1:], atts, strict=True):
+        ax.imshow(with_boundaries(evidence.pixels, att))
+        low = -1.0 if att.signed else 0.0
+        images[att.signed] = ax.imshow(
+            normalised(att, PERCENTILE), cmap=SIGNED_MAP if att.signed else UNSIGNED_MAP, vmin=low, vmax=1.0
+        )
+        ax.set_title(panel_title(att, evidence.scores.get(att.method, {})), fontsize=9)
+    for ax in axes[0]:
+        ax.set_axis_off()
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.80, bottom=0.24, wspace=0.04)
+    slots = {True: [0.08, 0.12, 0.38, 0.035], False: [0.54, 0.12, 0.38, 0.035]} if len(images) == 2 else {}
+    for signed, image in images.items():
+        what = "signed maps: red for the target, blue against" if signed else "unsigned maps"
+        bar_axes = figure.add_axes(slots.get(signed, [0.3, 0.12, 0.4, 0.035]))
+        bar = figure.colorbar(image, cax=bar_axes, orientation="horizontal")
+        bar.set_label(f"{what}; each map / its p{PERCENTILE:g} of |value|", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    figure.suptitle(caption(evidence), fontsize=9, wrap=True, y=0.98)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,209 @@
+"""Evidence for one image: the prediction, the maps and their scores, and a provenance record another person
+can check (`record.json`): versions, the weights' and image's sha256, preprocessing, parameters, map hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+import explainers
+import models
+from explainers.explain import check_seed, resolve_contrast
+
+RECORD_FORMAT = 1
+PACKAGES = ("whylabel", "torch", "captum", "lime", "shap", "numpy", "onnxruntime", "scikit-image", "pillow")
+SCORES = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc")
+
+
+@dataclass
+class Evidence:
+    """Everything one image's evidence is made of; `record()` is its provenance as plain JSON data."""
+
+    clf: models.Classifier
+    name: str
+    image: Image.Image
+    image_sha256: str
+    image_sha256_of: str
+    pixels: np.ndarray
+    prediction: models.Prediction
+    target: int
+    contrast: int | None
+    attributions: list[explainers.Attribution]
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per method: its faithfulness scores (`explainers.evaluate`), plus "sanity" and "stability" where run."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """Methods that could not be computed, with the reason."""
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "record_format": RECORD_FORMAT,
+            "versions": versions(),
+            "runtime": runtime(),
+            "model": model_record(self.clf),
+            "image": image_record(self),
+            "target": class_record(self, self.target),
+            "contrast": None if self.contrast is None else class_record(self, self.contrast),
+            "top5": [class_record(self, index) for index, _, _ in self.prediction.top[:5]],
+            "colour_scale": "each map divided by its own 99th percentile of |value|: [-1, 1] signed, [0, 1] unsigned",
+            "methods": [method_record(att, self.scores.get(att.method, {})) for att in self.attributions],
+            "failures": dict(self.failures),
+        }
+
+
+def collect(
+    clf: models.Classifier,
+    image: Image.Image,
+    methods: Sequence[str],
+    name: str = "image",
+    image_bytes: bytes | None = None,
+    target: int | str | None = None,
+    contrast: int | str | None = None,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    score: bool = True,
+) -> Evidence:
+    """Explain `image` with each method and score every map; a method that fails is recorded, not raised.
+
+    `image_bytes` (the file as read) makes the record's image hash the file's; otherwise it is the hash of
+    the decoded RGB pixels. Bad arguments common to every method (target, contrast, seed) raise ValueError.
+    """
+    for method in methods:
+        explainers.get(method)  # an unknown method is a mistake in the request, not a failure of the method
+    seed = check_seed(seed)
+    index = clf.resolve_target(target, image)
+    versus = resolve_contrast(clf, image, contrast, index)
+    pixels = clf.input_image(image)
+    evidence = Evidence(
+        clf, name, image, *image_hash(image, image_bytes), pixels, clf.predict(image, k=5), index, versus, []
+    )
+    for method in methods:
+        try:
+            att = explainers.explain(
+                clf, image, method, target=index, seed=seed, contrast=versus, **(params or {}).get(method, {})
+            )
+        except ValueError as err:  # refused for this model or these parameters: say so, go on with the others
+            evidence.failures[method] = str(err)
+            continue
+        evidence.attributions.append(att)
+        if score:
+            evidence.scores[method] = explainers.evaluate(clf, image, att)
+    return evidence
+
+
+def image_hash(image: Image.Image, image_bytes: bytes | None) -> tuple[str, str]:
+    if image_bytes is not None:
+        return sha256(image_bytes), "file"
+    return sha256(np.asarray(image.convert("RGB")).tobytes()), "rgb pixels"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def heatmap_sha256(heatmap: np.ndarray) -> str:
+    """sha256 of the map's float32 bytes in C order: what `heatmaps.npz` holds."""
+    return sha256(np.ascontiguousarray(heatmap, dtype=np.float32).tobytes())
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def runtime() -> dict[str, Any]:
+    """What else decides the maps' last bits: gradient maps depend on torch's thread count (the order of
+    its sums), so a map reproduces byte for byte with the same versions, CPU type and thread count."""
+    return {"torch_threads": torch.get_num_threads(), "machine": platform.machine(), "system": platform.system()}
+
+
+def weights_sha256(clf: models.Classifier) -> tuple[str, str]:
+    """The sha256 of the weights file when there is one, else of every tensor in the state_dict, in order."""
+    if clf.weights_path is not None:
+        with open(clf.weights_path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest(), "file"
+    digest = hashlib.sha256()
+    for name, tensor in clf.module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest(), "state_dict (float32, in order)"
+
+
+def model_record(clf: models.Classifier) -> dict[str, Any]:
+    digest, of = weights_sha256(clf)
+    fast = clf.engine()
+    return {
+        "name": clf.name,
+        "weights_sha256": digest,
+        "weights_sha256_of": of,
+        "classes": len(clf.labels),
+        "engine": {"backend": fast.backend, "batch_size": fast.batch_size},
+    }
+
+
+def image_record(evidence: Evidence) -> dict[str, Any]:
+    clf = evidence.clf
+    return {
+        "name": evidence.name,
+        "sha256": evidence.image_sha256,
+        "sha256_of": evidence.image_sha256_of,
+        "width": evidence.image.width,
+        "height": evidence.image.height,
+        "preprocessing": {
+            "input_size": clf.input_size,
+            "crop": clf.crop,
+            "resample": Image.Resampling(clf.resample).name.lower(),
+            "mean": list(clf.mean),
+            "std": list(clf.std),
+        },
+        "model_input_sha256": sha256(np.ascontiguousarray(evidence.pixels).tobytes()),
+    }
+
+
+def class_record(evidence: Evidence, index: int) -> dict[str, Any]:
+    probability = float(evidence.prediction.probs[index])
+    return {"index": index, "label": evidence.clf.labels[index], "probability": probability}
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of an extra's value: numbers as Python numbers, tuples as lists, arrays dropped."""
+    if isinstance(value, bool | str | None):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    return None
+
+
+def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dict[str, Any]:
+    cls = explainers.get(att.method)
+    trust = {key: float(scores[key]) for key in SCORES if key in scores}
+    trust.update({key: scores[key] for key in ("sanity", "stability") if key in scores})
+    return {
+        "name": att.method,
+        "title": cls.title,
+        "paper": cls.paper,
+        "score": att.score,
+        "signed": att.signed,
+        "params": att.params,
+        "seconds": round(att.seconds, 4),
+        "heatmap_sha256": heatmap_sha256(att.heatmap),
+        "heatmap_shape": list(att.heatmap.shape),
+        "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None},
+        "trust": trust,
+    }

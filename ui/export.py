@@ -1,0 +1,68 @@
+"""The "Download evidence" button: the maps on screen, their scores and their provenance, as one zip."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import streamlit as st
+
+import evidence
+import explainers
+import models
+from evidence.record import image_hash
+from ui import cache
+from ui.controls import Picked, Target
+
+
+def trust_scores(att: explainers.Attribution, key: cache.Key) -> dict[str, Any]:
+    """What has been computed for this map so far: its curves, and the sanity and stability checks if run."""
+    store = cache.attribution_store()
+    scores = dict(store.peek(("faithfulness", *key)) or {})
+    steps = store.peek(("sanity", *key))
+    if steps:
+        scores["sanity"] = float(steps[-1]["correlation"])
+    details = store.peek(("stability", *key))
+    if details:
+        scores["stability"] = float(details["spearman"])
+    return scores
+
+
+def bundle(
+    clf: models.Classifier, picked: Picked, target: Target, done: list[tuple[explainers.Attribution, Any]]
+) -> bytes:
+    """The zip, built when the button is clicked, from what is already computed (nothing is recomputed)."""
+    image_sha = picked.key.removeprefix("upload:") if picked.key.startswith("upload:") else None
+    sha, of = (image_sha, "file") if image_sha else image_hash(picked.image, None)
+    found = evidence.Evidence(
+        clf=clf,
+        name=picked.name,
+        image=picked.image,
+        image_sha256=sha,
+        image_sha256_of=of,
+        pixels=clf.input_image(picked.image),
+        prediction=cache.prediction(clf.name, picked.key, clf, picked.image),
+        target=target.index,
+        contrast=target.contrast,
+        attributions=[att for att, _ in done],
+        scores={att.method: trust_scores(att, key) for att, key in done},
+    )
+    return evidence.zip_bytes(evidence.files(found), folder=stem(picked.name))
+
+
+def stem(name: str) -> str:
+    """A safe folder and file name for the image: letters, digits, dots, dashes and underscores."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("_") or "image"
+
+
+def download(clf: models.Classifier, picked: Picked, target: Target, done: list) -> None:
+    st.download_button(
+        "Download evidence",
+        data=lambda: bundle(clf, picked, target, done),
+        file_name=f"whylabel-{stem(picked.name)}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="evidence",
+        help="A zip with figure.png, record.json (versions, hashes, every parameter), heatmaps.npz, report.html "
+        "and a Markdown snippet for a model card. Scores from the checks you ran are included.",
+    )
