@@ -27,7 +27,7 @@ import models
 from evidence import index
 from evidence.bundle import files, write
 from evidence.record import collect
-from explainers.explain import check_seed
+from explainers.explain import check_seed, resolve_contrast
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -93,6 +93,10 @@ def check(opts: dict[str, Any]) -> None:
     for method in opts["methods"]:
         explainers.get(method)
     check_seed(opts["seed"])
+    clf = loaded(opts["model"])  # a bad target or contrast is refused once, not once per image
+    target = None if opts["target"] is None else clf.resolve_target(opts["target"], None)
+    if opts["contrast"] is not None:
+        resolve_contrast(clf, None, opts["contrast"], target if target is not None else -1)
     if opts["threads"] < 1:
         raise ValueError(f"--threads must be at least 1; got {opts['threads']}")
 

@@ -338,16 +338,21 @@ def test_the_engine_batch_size_leaves_every_map_byte_identical(tiny, photo, meth
     assert maps[0] == maps[1] == maps[2]
 
 
-def test_shap_on_the_real_model_does_not_depend_on_the_engine_batch_size(lite0):
-    """SHAP expands its partition tree a batch at a time: on lite0 the engine's batch (4 or 16) used to change
-    the map. The tiny model above is too small for the budget to cut the expansion short."""
-    img = models.sample_image("coffee")
+@pytest.mark.parametrize(
+    ("model", "image", "method"),
+    [("efficientnet_lite0", "coffee", "shap"), ("mnist_cnn", "mnist digit 7", "occlusion")],
+)
+def test_real_models_maps_do_not_depend_on_the_engine_batch_size(model, image, method):
+    """Both used to: SHAP expands its partition tree a batch at a time (lite0, batches of 4 and 16 differed),
+    and Captum's occlusion sums each call's drops in float32 (mnist, batches of 1, 4 and 16 differed). The tiny
+    model above is too small to show either."""
+    clf, img = models.load(model), models.sample_image(image)
     maps = [
-        explainers.explain(dataclasses.replace(lite0, batch_size=size), img, "shap").heatmap.tobytes()
-        for size in (4, 16)
+        explainers.explain(dataclasses.replace(clf, batch_size=size), img, method).heatmap.tobytes()
+        for size in (1, 4, 16)
     ]
 
-    assert maps[0] == maps[1]
+    assert maps[0] == maps[1] == maps[2]
 
 
 def test_warm_up_runs_the_numba_code_paths_without_error():

@@ -1,0 +1,220 @@
+"""The evidence bundle: what record.json states must be checkable against the files and the model."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import evidence
+import models
+from evidence.bundle import heatmaps_npz
+
+METHODS = ["saliency", "occlusion", "lime", "shap"]
+FAST = {"lime": {"samples": 60}, "shap": {"evaluations": 40}}
+
+
+@pytest.fixture(scope="module")
+def mnist() -> models.Classifier:
+    return models.load("mnist_cnn")
+
+
+@pytest.fixture(scope="module")
+def digit_file() -> bytes:
+    buffer = io.BytesIO()
+    models.sample_image("mnist digit 7").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def found(mnist, digit_file) -> evidence.Evidence:
+    image = models.open_image(digit_file)
+    return evidence.collect(mnist, image, METHODS, name="seven.png", image_bytes=digit_file, seed=3, params=FAST)
+
+
+@pytest.fixture(scope="module")
+def bundle(found) -> dict[str, bytes]:
+    return evidence.files(found)
+
+
+def test_the_bundle_has_the_five_files(bundle):
+    assert set(bundle) == {"figure.png", "record.json", "heatmaps.npz", "report.html", "model_card.md"}
+
+
+def test_record_names_versions_and_the_runtime(bundle):
+    record = json.loads(bundle["record.json"])
+
+    for package in ("whylabel", "torch", "captum", "lime", "shap", "numpy"):
+        assert record["versions"][package] == metadata.version(package)
+    assert record["runtime"]["torch_threads"] >= 1
+
+
+def test_record_weights_hash_is_the_weights_files(bundle, mnist):
+    model = json.loads(bundle["record.json"])["model"]
+
+    with open(mnist.weights_path, "rb") as f:
+        assert model["weights_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert (model["name"], model["weights_sha256_of"], model["classes"]) == ("mnist_cnn", "file", 10)
+
+
+def test_a_model_without_a_file_is_hashed_by_its_state_dict(tiny_clf, noise_image):
+    found = evidence.collect(tiny_clf, noise_image(16, 16), ["saliency"], score=False)
+    model = json.loads(evidence.files(found, report=False)["record.json"])["model"]
+
+    assert model["weights_sha256_of"].startswith("state_dict")
+    assert evidence.record.weights_sha256(tiny_clf)[0] == model["weights_sha256"]
+    tiny_clf.module.head.bias.data[0] += 1  # any change to a weight changes the hash
+    assert evidence.record.weights_sha256(tiny_clf)[0] != model["weights_sha256"]
+
+
+def test_record_image_hash_size_and_preprocessing(bundle, mnist, digit_file):
+    image = json.loads(bundle["record.json"])["image"]
+
+    assert image["sha256"] == hashlib.sha256(digit_file).hexdigest() and image["sha256_of"] == "file"
+    assert (image["width"], image["height"]) == Image.open(io.BytesIO(digit_file)).size
+    assert image["preprocessing"] == {
+        "input_size": mnist.input_size,
+        "crop": mnist.crop,
+        "resample": Image.Resampling(mnist.resample).name.lower(),
+        "mean": list(mnist.mean),
+        "std": list(mnist.std),
+    }
+
+
+def test_record_target_and_top5_are_the_prediction(bundle, mnist):
+    record = json.loads(bundle["record.json"])
+    prediction = mnist.predict(models.sample_image("mnist digit 7"), k=5)
+
+    assert [(c["index"], c["label"]) for c in record["top5"]] == [(i, label) for i, label, _ in prediction.top]
+    assert [c["probability"] for c in record["top5"]] == pytest.approx([p for _, _, p in prediction.top], abs=1e-6)
+    assert record["target"]["index"] == prediction.top[0][0] == 7
+    assert record["contrast"] is None
+
+
+def test_every_method_records_its_parameters_seed_hash_and_scores(bundle, found):
+    record = json.loads(bundle["record.json"])
+    maps = np.load(io.BytesIO(bundle["heatmaps.npz"]))
+
+    assert [m["name"] for m in record["methods"]] == METHODS
+    for entry, att in zip(record["methods"], found.attributions, strict=True):
+        assert entry["params"] == att.params and entry["params"]["seed"] == 3
+        for name, value in FAST.get(entry["name"], {}).items():
+            assert entry["params"][name] == value
+        stored = maps[entry["name"]]
+        assert stored.dtype == np.float32 and np.array_equal(stored, att.heatmap)
+        assert entry["heatmap_sha256"] == hashlib.sha256(stored.tobytes()).hexdigest()
+        assert set(entry["trust"]) == {"deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc"}
+        assert entry["seconds"] >= 0
+    np.testing.assert_array_equal(maps["model_input"], found.pixels)
+
+
+def test_a_method_refused_for_the_model_is_recorded_not_raised(lite0):
+    found = evidence.collect(lite0, models.sample_image("coffee"), ["saliency", "guided_backprop"], score=False)
+
+    assert [att.method for att in found.attributions] == ["saliency"]
+    assert "ReLU6" in found.failures["guided_backprop"]
+    assert json.loads(evidence.files(found, report=False)["record.json"])["failures"] == found.failures
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": ["saliency", "magic"]}, "unknown method"),
+        ({"target": 99}, "outside the labels"),
+        ({"contrast": 7, "target": 7}, "must differ"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_a_bad_request_is_a_value_error(mnist, kwargs, message):
+    arguments = {"methods": ["saliency"], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        evidence.collect(mnist, models.sample_image("mnist digit 7"), **arguments)
+
+
+def test_a_contrast_is_recorded_and_drawn(mnist):
+    found = evidence.collect(mnist, models.sample_image("mnist digit 7"), ["saliency"], contrast="1", score=False)
+
+    record = json.loads(evidence.files(found, report=False)["record.json"])
+
+    assert record["contrast"]["index"] == 1 and record["contrast"]["label"] == "1"
+    assert evidence.figure.caption(found).count("rather than 1 (1)") == 1
+
+
+def test_figure_is_a_png_with_a_panel_per_map_and_a_caption(bundle, found):
+    figure = Image.open(io.BytesIO(bundle["figure.png"]))
+
+    assert figure.format == "PNG"
+    assert figure.width == 100 * evidence.figure.PANEL_INCHES * (1 + len(METHODS))
+    caption = evidence.figure.caption(found)
+    assert caption.startswith("Model mnist_cnn · image seven.png (sha256 ")
+    assert "target 7 (7), p = " in caption and caption.endswith("seed 3")
+
+
+def test_report_is_self_contained_and_states_the_record(bundle):
+    report = bundle["report.html"].decode()
+    record = json.loads(bundle["record.json"])
+
+    assert "<script" not in report and "<link" not in report
+    assert not re.search(r"src=['\"](?!data:)", report)  # every image is inline
+    assert "data:image/png;base64," in report
+    for entry in record["methods"]:
+        assert entry["heatmap_sha256"][:16] in report and entry["title"] in report
+    assert record["model"]["weights_sha256"] in report and record["image"]["sha256"] in report
+
+
+def test_model_card_snippet_has_a_row_per_method(bundle):
+    card = bundle["model_card.md"].decode()
+
+    assert card.startswith("### Explanation evidence: Why 7 (7, p = ")
+    assert "![the model's view and each explanation map](figure.png)" in card
+    assert sum(line.startswith("| ") for line in card.splitlines()) == 1 + len(METHODS)
+
+
+def test_the_zip_holds_the_files_and_is_the_same_for_the_same_files(bundle):
+    packed = evidence.zip_bytes(bundle, folder="seven")
+
+    with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+        assert sorted(archive.namelist()) == sorted(f"seven/{name}" for name in bundle)
+        assert archive.read("seven/record.json") == bundle["record.json"]
+    assert evidence.zip_bytes(bundle, folder="seven") == packed
+
+
+FRESH = """
+import json, sys, models, evidence
+name, image, methods = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+found = evidence.collect(models.load(name), models.sample_image(image), methods, seed=5, score=False)
+print(json.dumps({m["name"]: m["heatmap_sha256"] for m in found.record()["methods"]}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "image", "methods"),
+    [
+        ("mnist_cnn", "mnist digit 2", [*METHODS, "integrated_gradients", "smoothgrad", "gradcam"]),
+        ("efficientnet_lite0", "coffee", METHODS),
+    ],
+)
+def test_a_fresh_process_gives_byte_identical_maps(model, image, methods):
+    here = evidence.collect(models.load(model), models.sample_image(image), methods, seed=5, score=False)
+
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH, model, image, ",".join(methods)], capture_output=True, text=True, check=True
+    )
+
+    there = json.loads(out.stdout)
+    assert there == {att.method: evidence.heatmap_sha256(att.heatmap) for att in here.attributions}
+    assert len(set(there.values())) == len(methods)
+
+
+def test_heatmaps_npz_loads_without_pickle(found):
+    with np.load(io.BytesIO(heatmaps_npz(found)), allow_pickle=False) as maps:
+        assert set(maps.files) == {"model_input", *METHODS}
