@@ -471,3 +471,10 @@ def test_stability_runs_for_a_stochastic_method_and_says_so_for_a_deterministic_
     assert {"check.stability.mean", "check.stability.disagreement"} <= set(chart_keys(at))
     (summary,) = [c.value for c in at.caption if "Mean pairwise Spearman" in c.value]
     assert re.search(r"Spearman \*\*-?\d\.\d\d\*\*; top-10% pixels shared \*\*\d+%\*\*", summary), summary
+
+
+def test_download_evidence_is_offered_under_the_maps_and_built_only_when_clicked(mnist_app: AppTest) -> None:
+    (button,) = mnist_app.get("download_button")
+    assert button.proto.label == "Download evidence"
+    assert button.proto.ignore_rerun  # clicking it downloads without re-running the page
+    assert button.proto.deferred_file_id  # the zip is built on click, not on every rerun (the browser test opens it)

@@ -6,8 +6,12 @@ The first page load also times the model's engine and compiles SHAP's numba code
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,5 +231,30 @@ def test_sanity_check_and_contrast_in_browser(page: Page, tmp_path: Path) -> Non
         assert_four_heatmaps(page)
         captions = panel_captions(page)
         assert len(captions) == 4 and all(f"rather than {name} ({other})" in c for c in captions), captions
+
+        # The evidence zip: the maps on screen, their hashes and scores, the contrast, and the checks run.
+        page.get_by_role("button", name="Randomise the weights and re-run").click()
+        expect(verdict).to_be_visible(timeout=RUN_MS)
+        wait_idle(page, RUN_MS)
+        with page.expect_download(timeout=RUN_MS) as download:
+            page.get_by_role("button", name="Download evidence").click()
+        assert download.value.suggested_filename == "whylabel-chelsea_cat.zip"
+        check_evidence_zip(Path(download.value.path()), top_index, other)
     finally:
         screenshot(page, tmp_path / "checks.png")
+
+
+def check_evidence_zip(path: Path, target: int, contrast: int) -> None:
+    with zipfile.ZipFile(path) as archive:
+        names = {name.split("/", 1)[1] for name in archive.namelist()}
+        assert names == {"figure.png", "record.json", "heatmaps.npz", "report.html", "model_card.md"}
+        folder = archive.namelist()[0].split("/", 1)[0]
+        record = json.loads(archive.read(f"{folder}/record.json"))
+        maps = np.load(io.BytesIO(archive.read(f"{folder}/heatmaps.npz")))
+    assert (record["target"]["index"], record["contrast"]["index"]) == (target, contrast)
+    assert [m["name"] for m in record["methods"]] == ["saliency", "occlusion", "lime", "shap"]
+    for method in record["methods"]:
+        heatmap = maps[method["name"]]
+        assert method["heatmap_sha256"] == hashlib.sha256(heatmap.tobytes()).hexdigest()
+        assert "deletion_auc" in method["trust"]
+    assert "sanity" in record["methods"][0]["trust"]  # the check run on the page for the first map

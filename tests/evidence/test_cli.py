@@ -134,7 +134,7 @@ def test_ray_gives_the_records_of_a_local_run(photos, tmp_path, capsys, monkeypa
     assert local == remote == 1
     assert "skipped" in err and "notes.png" in err
     here, there = records(tmp_path / "local"), records(tmp_path / "ray")
-    assert set(here) == {"three", "seven"}
+    assert set(here) == set(there) == {"three", "seven"}
     for name in here:
         for key in here[name]:
             assert here[name][key] == there[name][key], (name, key)
