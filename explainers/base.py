@@ -143,6 +143,9 @@ class Explainer(ABC):
     stochastic: ClassVar[bool] = False
     default_on: ClassVar[bool] = True
     """Shown by default in the dashboard (the four fast panels); other methods are one click away."""
+    runs_module: ClassVar[bool] = True
+    """Runs the shared torch module itself (gradients, hooks), holding its lock; perturbation methods that only
+    use the fast engine set False and run alongside other sessions."""
     score: ClassVar[str] = "logit"
     params: ClassVar[tuple[Param, ...]] = ()
 

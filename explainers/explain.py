@@ -12,6 +12,7 @@ from explainers.base import Attribution, Job, Progress
 from explainers.hooks import no_leaked_hooks
 from explainers.registry import get
 from models import Classifier
+from models.locks import module_lock
 
 
 def explain(
@@ -39,7 +40,10 @@ def explain(
     pixels.flags.writeable = False
     job = Job(clf, pixels, index, seed, resolved, progress or (lambda _: None), versus)
     start = time.perf_counter()
-    with no_leaked_hooks(clf.module):
+    if cls.runs_module:
+        with module_lock(clf.module), no_leaked_hooks(clf.module):
+            heatmap, extras = cls().compute(job)
+    else:  # engine passes only: no hooks, no lock, so a long LIME run holds up nobody
         heatmap, extras = cls().compute(job)
     seconds = time.perf_counter() - start
     return Attribution(

@@ -54,6 +54,7 @@ class VectorisedLimeImageExplainer(lime_image.LimeImageExplainer):
 @register
 class Lime(Explainer):
     name = "lime"
+    runs_module = False
     title = "LIME"
     paper = 'Ribeiro, Singh & Guestrin (2016), "Why Should I Trust You?"'
     paper_url = "https://arxiv.org/abs/1602.04938"

@@ -23,6 +23,7 @@ on how fast the machine was when the model loaded. The engine splits each call i
 @register
 class Occlusion(Explainer):
     name = "occlusion"
+    runs_module = False
     title = "Occlusion"
     paper = "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks"
     paper_url = "https://arxiv.org/abs/1311.2901"

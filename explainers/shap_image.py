@@ -42,6 +42,7 @@ and a map must not depend on how fast the machine was when the model loaded. The
 @register
 class Shap(Explainer):
     name = "shap"
+    runs_module = False
     title = "SHAP"
     paper = "Lundberg & Lee (2017), A Unified Approach to Interpreting Model Predictions"
     paper_url = "https://arxiv.org/abs/1705.07874"

@@ -26,6 +26,7 @@ from explainers.explain import explain
 from explainers.faithfulness import curve, random_map
 from explainers.registry import get
 from models import Classifier
+from models.locks import module_lock
 
 
 def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 20, fill: str = "blur") -> dict:
@@ -65,7 +66,8 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
     original's mean and standard deviation. The original classifier is not touched. The copy's engine uses
     the original's backend and batch size rather than timing its own.
     """
-    module = copy.deepcopy(clf.module)
+    with module_lock(clf.module):  # another session's hooks must not be copied with it
+        module = copy.deepcopy(clf.module)
     chosen = layers_top_down(module)[: layers if layers is not None else None]
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(seed)

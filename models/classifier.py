@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from models.engine import BACKENDS, Engine, build, check_batch_size
+from models.locks import module_lock
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Classifier:
 
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
         """Logits for model-view pixels, without gradients."""
-        with torch.inference_mode():
+        with module_lock(self.module), torch.inference_mode():
             return self.module(self.to_tensor(pixels)).float()
 
     def predict(self, img: Image.Image, k: int = 5) -> Prediction:

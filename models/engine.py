@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from models.locks import module_lock
+
 if TYPE_CHECKING:
     from models.classifier import Classifier
+
 
 BACKENDS = ("auto", "onnxruntime", "torch")
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
@@ -91,7 +94,8 @@ def build(clf: Classifier, backend: str | None = None, batch_size: int | None = 
     example = _example(clf.input_size)
     if backend != "torch":
         try:
-            run = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
+            with module_lock(clf.module):  # tracing runs the module: no other thread's hooks may be on it
+                run = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
             note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
             return _calibrated("onnxruntime", run, example, note, sizes)
         except Exception as err:  # any failure means torch: correct, only slower
