@@ -12,6 +12,7 @@ image as a Ray task, on the cluster RAY_ADDRESS names or on a local Ray started 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -129,14 +130,10 @@ def attempt(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes] | 
         return f"{type(err).__name__}: {err}"
 
 
-_MODELS: dict[str, models.Classifier] = {}
-
-
+@functools.cache
 def loaded(name: str) -> models.Classifier:
     """One classifier per process (a Ray worker keeps it between tasks)."""
-    if name not in _MODELS:
-        _MODELS[name] = models.load(name)
-    return _MODELS[name]
+    return models.load(name)
 
 
 Outcome = tuple[Path, dict[str, bytes] | str]
