@@ -10,6 +10,12 @@ import torch
 
 from explainers.base import Job
 
+IMAGES_PER_CALL = 16
+"""Images a perturbation method hands over per call (Captum's occlusion windows, SHAP's masks). Fixed, not the
+engine's calibrated batch size, which is timed anew in each process: occlusion sums each call's score drops
+in float32, and SHAP's Partition explainer expands its tree a call at a time, so the grouping would change
+the maps. The engine splits each call into its own batches."""
+
 
 class Counter:
     """Counts evaluated images against an expected total and reports the fraction done."""

@@ -10,14 +10,10 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from explainers.base import Explainer, Job, Param
-from explainers.forward import Counter, logits, single_torch_thread
+from explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
 from explainers.registry import register
 
 GREY = 128
-PER_EVAL = 16
-"""Windows Captum hides per forward call. Fixed, not the engine's calibrated batch size: Captum sums each
-call's score drops in float32, so the grouping changes the last bits of the map, and a map must not depend
-on how fast the machine was when the model loaded. The engine splits each call into its own batches."""
 
 
 @register
@@ -59,7 +55,7 @@ class Occlusion(Explainer):
                 sliding_window_shapes=(window, window, 3),
                 strides=(stride, stride, 3),
                 baselines=float(GREY),
-                perturbations_per_eval=PER_EVAL,
+                perturbations_per_eval=IMAGES_PER_CALL,
             )
         return attribution[0].mean(dim=-1).numpy(), {"evaluations": counter.done}
 

@@ -10,7 +10,7 @@ import shap
 
 from explainers.base import Explainer, Job, Param
 from explainers.fill import FILLS, hidden_value
-from explainers.forward import Counter, probabilities
+from explainers.forward import IMAGES_PER_CALL, Counter, probabilities
 from explainers.registry import register
 
 
@@ -31,12 +31,6 @@ def partition_tree(shape: tuple[int, ...]) -> np.ndarray:
     tree = shap.maskers.Image(np.zeros(shape), shape).clustering
     tree.flags.writeable = False
     return tree
-
-
-BATCH = 16
-"""Masks SHAP evaluates per call. Fixed, not the engine's calibrated batch size: the Partition explainer
-expands its tree a batch at a time, so within a budget of evaluations the batch size changes the values,
-and a map must not depend on how fast the machine was when the model loaded. The engine splits each call."""
 
 
 @register
@@ -67,7 +61,7 @@ class Shap(Explainer):
             return probabilities(job, np.asarray(images), counter)[:, [job.target]]
 
         explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
-        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=BATCH, silent=True)
+        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=IMAGES_PER_CALL, silent=True)
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         return values, {"base_value": base, "evaluations": counter.done}
