@@ -18,6 +18,7 @@ from PIL import Image
 import explainers
 import models
 from explainers.base import Progress
+from ui import runs
 
 MAX_ATTRIBUTIONS = 512
 
@@ -94,14 +95,21 @@ def attribution(key: Key, clf: models.Classifier, image: Image.Image, progress: 
     """An attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)."""
 
     def compute() -> explainers.Attribution:
-        att = explainers.explain(
-            clf, image, key.method, target=key.target, seed=key.seed, progress=progress, contrast=key.contrast,
-            **dict(key.params),
-        )  # fmt: skip
+        with runs.logged(describe(key)):
+            att = explainers.explain(
+                clf, image, key.method, target=key.target, seed=key.seed, progress=progress, contrast=key.contrast,
+                **dict(key.params),
+            )  # fmt: skip
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
         return att
 
     return attribution_store().get_or_compute(key, compute)
+
+
+def describe(key: Key) -> str:
+    """A short name for a computation in the server log: method, model and image."""
+    image = key.image if len(key.image) <= 40 else key.image[:19] + "..."
+    return f"{key.method} for {key.model} on {image}"
 
 
 def faithfulness(key: Key, clf: models.Classifier, image: Image.Image, att: explainers.Attribution) -> dict:

@@ -12,7 +12,7 @@ import explainers
 import models
 from explainers import render
 from explainers.render import Display
-from ui import cache, checks, export
+from ui import cache, checks, export, runs
 from ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
@@ -117,7 +117,9 @@ def panel(
             key,
             clf,
             picked.image,
-            throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}")),
+            runs.with_checkpoints(
+                throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}"))
+            ),
         )
     except Exception as err:  # a panel that fails says why and leaves the others standing
         slot.error(f"{cls.title} could not be computed: {err}")

@@ -13,6 +13,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,17 @@ CONTRAST_BOX = "[data-testid='stMain'] input[role='combobox'][aria-label^='Rathe
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's output: Streamlit's and whylabel's log lines ("started/finished/stopped lime for ...")."""
+    return tmp_path_factory.mktemp("streamlit") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log: Path) -> Iterator[str]:
     """`streamlit run app.py` on a free port; the process is stopped afterwards, pass or fail."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = server_log
     try:
         with serve(log, start_seconds=SERVER_START_S) as url:
             yield url
@@ -61,16 +68,22 @@ def browser(server: str) -> Iterator[Browser]:
         yield browser
 
 
-@pytest.fixture
-def page(browser: Browser, server: str) -> Iterator[Page]:
-    """A fresh browser session (so a fresh Streamlit session) on the app, tall enough to show every panel."""
+@contextmanager
+def session(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser context (so a fresh Streamlit session) on the app, tall enough to show every panel."""
     context = browser.new_context(viewport={"width": 1600, "height": 1800})
     page = context.new_page()
-    page.goto(server)
+    page.goto(url)
     try:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    with session(browser, server) as page:
+        yield page
 
 
 def wait_idle(page: Page, timeout_ms: int) -> None:
@@ -258,3 +271,113 @@ def check_evidence_zip(path: Path, target: int, contrast: int) -> None:
         assert method["heatmap_sha256"] == hashlib.sha256(heatmap.tobytes()).hexdigest()
         assert "deletion_auc" in method["trust"]
     assert "sanity" in record["methods"][0]["trust"]  # the check run on the page for the first map
+
+
+# --- shared use and superseded runs ----------------------------------------------------------------------------
+
+ENGINE_TOLERANCE = 1e-4  # the two processes time their own engine batch sizes; sums may round differently
+
+
+def save_photo(pixels: np.ndarray, path: Path) -> Path:
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(path)
+    return path
+
+
+def upload(page: Page, path: Path) -> None:
+    """Switch the Image radio to Upload (once) and send `path`; returns when its model view is on screen."""
+    if not page.locator(FILE_INPUT).count():
+        page.locator("[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+        page.locator(FILE_INPUT).wait_for(state="attached", timeout=RUN_MS)
+        wait_idle(page, RUN_MS)
+    page.locator(FILE_INPUT).set_input_files(path)
+
+
+def expect_view_of(page: Page, path: Path) -> None:
+    expect(page.locator("[data-testid='stMain'] [data-testid='stImageCaption']")).to_have_text(
+        f"{path.name}: what efficientnet_lite0 sees", timeout=RUN_MS
+    )
+
+
+def evidence_maps(page: Page) -> dict[str, np.ndarray]:
+    with page.expect_download(timeout=RUN_MS) as download:
+        page.get_by_role("button", name="Download evidence").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        folder = archive.namelist()[0].split("/", 1)[0]
+        maps = np.load(io.BytesIO(archive.read(f"{folder}/heatmaps.npz")))
+        return {name: maps[name] for name in maps.files if name != "model_input"}
+
+
+def computations(log: Path, image: Path) -> list[tuple[str, str]]:
+    """(event, method) for each of whylabel's log lines about this uploaded image, in order."""
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()[:12]
+    pattern = re.compile(rf"\b(started|finished|stopped|failed) (\w+) for efficientnet_lite0 on upload:{digest}")
+    return [match.groups() for match in map(pattern.search, log.read_text().splitlines()) if match]
+
+
+def test_two_sessions_at_once_each_get_their_own_correct_maps(
+    browser: Browser, server: str, server_log: Path, tmp_path
+):
+    import explainers
+    import models
+
+    photos = {
+        "astronaut.png": save_photo(skimage.data.astronaut(), tmp_path / "astronaut.png"),
+        "rocket.png": save_photo(skimage.data.rocket(), tmp_path / "rocket.png"),
+    }
+    with session(browser, server) as first, session(browser, server) as second:
+        pages = dict(zip(photos, (first, second), strict=True))
+        for page in pages.values():
+            wait_first_view(page)
+        for name, page in pages.items():  # both uploads before either run ends: the two runs overlap
+            upload(page, photos[name])
+        for name, page in pages.items():
+            expect_view_of(page, photos[name])
+            wait_idle(page, RUN_MS)
+            assert_no_error(page)
+            assert_four_heatmaps(page)
+        on_screen = {name: evidence_maps(page) for name, page in pages.items()}
+
+    astronaut, rocket = (computations(server_log, path) for path in photos.values())
+    assert astronaut[0][0] == "started" and rocket[0][0] == "started", (astronaut, rocket)
+    log_text = server_log.read_text()
+    starts = [log_text.index(f"on upload:{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}") for p in photos.values()]
+    ends = [log_text.rindex(f"on upload:{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}") for p in photos.values()]
+    assert starts[1] < ends[0] and starts[0] < ends[1], "the two sessions' runs did not overlap"
+
+    clf = models.load("efficientnet_lite0")
+    for name, maps in on_screen.items():
+        assert sorted(maps) == ["lime", "occlusion", "saliency", "shap"]
+        image = models.open_image(photos[name])
+        for method, heatmap in maps.items():
+            alone = explainers.explain(clf, image, method).heatmap
+            scale = float(np.abs(alone).max())
+            np.testing.assert_allclose(
+                heatmap, alone, rtol=0, atol=ENGINE_TOLERANCE * scale, err_msg=f"{name} {method}"
+            )
+
+
+def test_a_run_the_user_replaces_stops_instead_of_finishing(page: Page, server_log: Path, tmp_path: Path) -> None:
+    first = save_photo(skimage.data.coffee()[:, ::-1], tmp_path / "first.png")
+    second = save_photo(skimage.data.chelsea()[:, ::-1], tmp_path / "second.png")
+    wait_first_view(page)
+    upload(page, first)
+    expect_view_of(page, first)
+    wait_idle(page, RUN_MS)
+    assert computations(server_log, first)[-2:] == [("started", "shap"), ("finished", "shap")]
+
+    # A long LIME run on the first image, replaced by the second image while it computes.
+    page.locator("[data-testid='stSidebar'] [data-testid='stExpander']").filter(has_text="LIME settings").click()
+    samples = page.get_by_label("samples", exact=True)
+    samples.fill("4000")
+    samples.press("Enter")
+    expect(page.get_by_text(re.compile(r"Computing LIME… \d+%"))).to_be_visible(timeout=RUN_MS)
+    upload(page, second)
+    expect_view_of(page, second)
+    wait_idle(page, RUN_MS)
+    assert_no_error(page)
+    assert_four_heatmaps(page)
+
+    events = computations(server_log, first)
+    replaced = events[events.index(("finished", "shap")) + 1 :]
+    assert replaced == [("started", "lime"), ("stopped", "lime")], events  # no SHAP run began after it either
+    assert ("finished", "lime") in computations(server_log, second)
