@@ -21,13 +21,15 @@ def weights_file(name: str) -> str:
     return str(holder.get_model_file_path())
 
 
-def load_efficientnet(name: str) -> Classifier:
-    """Build the network and load its packaged weights (no download, no pickled objects)."""
-    size = INPUT_SIZES[name]
-    module = EfficientNet.from_name(name.replace("_", "-"))
-    path = weights_file(name)
-    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+def build_efficientnet(name: str, classes: int = 1000) -> EfficientNet:
+    """The network with random weights and a head of `classes` outputs (fine-tuned heads may have any number)."""
+    return EfficientNet.from_name(name.replace("_", "-"), num_classes=classes)
+
+
+def wrap_efficientnet(name: str, module: torch.nn.Module, weights_path: str | None = None) -> Classifier:
+    """The classifier around a loaded network, with its preprocessing and the ImageNet labels."""
     module.requires_grad_(False)
+    size = INPUT_SIZES[name]
     return Classifier(
         name=name,
         module=module.eval(),
@@ -36,5 +38,13 @@ def load_efficientnet(name: str) -> Classifier:
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
         crop=size / (size + 32),
-        weights_path=path,
+        weights_path=weights_path,
     )
+
+
+def load_efficientnet(name: str) -> Classifier:
+    """Build the network and load its packaged weights (no download, no pickled objects)."""
+    module = build_efficientnet(name)
+    path = weights_file(name)
+    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return wrap_efficientnet(name, module, weights_path=path)
