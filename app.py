@@ -9,16 +9,15 @@ st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
 st.title("whylabel")
 st.caption("What did the image classifier use, and how far can each map be trusted?")
 
-model_name = controls.pick_model()
-picked = controls.pick_image(model_name)
+clf = controls.pick_model()
+picked = controls.pick_image(clf.name)
 methods = controls.pick_methods()
 seed = controls.pick_seed()
-clf = cache.model(model_name)
 cache.warm_up()  # after the model's engine is timed, so the two do not compete
 params = {method: controls.pick_params(method, clf.input_size) for method in methods}
 display = controls.pick_display()
 
-prediction = cache.prediction(model_name, picked.key, clf, picked.image)
+prediction = cache.prediction(clf.name, picked.key, clf, picked.image)
 left, right = st.columns([1, 3])
 with left:
     panels.model_view(clf, picked)

@@ -35,6 +35,20 @@ def model(name: str) -> models.Classifier:
     return clf
 
 
+@st.cache_resource(max_entries=4, show_spinner="Checking your model and timing its fast engine…")
+def own_model(
+    digest: str, _model: bytes, _labels: bytes | None, name: str, architecture: str | None, preprocessing: dict
+) -> models.Classifier:
+    """A user's model, checked, with its engine built; shared by every session that uploads the same files.
+
+    `digest` covers the files and settings (hashing it is cheaper than hashing a 100 MB upload each run).
+    Refusals (models.ModelError) are not cached.
+    """
+    clf = models.load_user_model(_model, _labels, name, architecture, **preprocessing)
+    clf.engine()
+    return clf
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
     """Compile SHAP's numba code once per server, in the background, before anyone asks for a SHAP panel."""

@@ -13,10 +13,12 @@ import explainers
 import models
 from explainers.base import Param
 from explainers.render import Display
+from ui import cache, own_model
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_MB = 25
 AUTO = -1  # the target option that means "whatever the top-1 class is"
+LAST_PACKAGED = "model.last_packaged"
 
 
 @dataclass
@@ -28,10 +30,23 @@ class Picked:
     image: Image.Image
 
 
-def pick_model() -> str:
-    return st.sidebar.selectbox(
-        "Model", models.available(), key="model", help="Weights ship inside installed packages."
+def pick_model() -> models.Classifier:
+    """A packaged model, or the user's own once one has loaded (the default model until then)."""
+    choice = st.sidebar.selectbox(
+        "Model",
+        [*models.available(), own_model.OWN],
+        key="model",
+        help="Packaged weights ship inside installed packages; or upload your own TorchScript model or state_dict.",
     )
+    if choice != own_model.OWN:
+        st.session_state[LAST_PACKAGED] = choice
+        return cache.model(choice)
+    clf = own_model.pick()
+    if clf is None:  # until a model loads, the packaged model on screen stays
+        shown = st.session_state.get(LAST_PACKAGED, models.available()[0])
+        st.sidebar.info(f"No model uploaded yet; showing {shown}.")
+        return cache.model(shown)
+    return clf
 
 
 def pick_image(model_name: str) -> Picked:
@@ -42,6 +57,8 @@ def pick_image(model_name: str) -> Picked:
         if "upload" in st.session_state:
             return st.session_state["upload"]
         st.sidebar.info("No image uploaded yet; showing the gallery image.")
+    if model_name not in models.available():  # a user's model keeps the gallery image already on screen
+        model_name = st.session_state.get(LAST_PACKAGED, models.available()[0])
     names = models.samples()
     default = names.index(models.default_image_for(model_name))
     name = st.sidebar.selectbox("Gallery image", names, index=default, key=f"sample.{model_name}")
@@ -53,10 +70,14 @@ def _read_upload() -> None:
         f"Upload an image (JPEG, PNG, WebP, GIF, BMP or TIFF; up to {MAX_UPLOAD_MB} MB)",
         type=UPLOAD_TYPES,
         key="uploader",
+        max_upload_size=MAX_UPLOAD_MB,
     )
     if upload is None:
         return
     data = upload.getvalue()
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:  # the browser enforces the limit; a script might not
+        st.sidebar.error(f"{upload.name}: the file is larger than {MAX_UPLOAD_MB} MB.")
+        return
     key = "upload:" + hashlib.sha256(data).hexdigest()
     if "upload" in st.session_state and st.session_state["upload"].key == key:
         return

@@ -14,16 +14,19 @@ import base64
 import io
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import explainers
+from ui.own_model import OWN
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 METHODS = ["saliency", "occlusion", "lime", "shap"]
@@ -478,3 +481,77 @@ def test_download_evidence_is_offered_under_the_maps_and_built_only_when_clicked
     assert button.proto.label == "Download evidence"
     assert button.proto.ignore_rerun  # clicking it downloads without re-running the page
     assert button.proto.deferred_file_id  # the zip is built on click, not on every rerun (the browser test opens it)
+
+
+# ---------------------------------------------------------------------------------------------- own model
+
+OWN_SIZE = 32
+OWN_FAST = {
+    **MNIST_FAST,
+    "own.size": OWN_SIZE,
+    f"lime.samples.{OWN_SIZE}": 60,
+    f"lime.n_segments.{OWN_SIZE}": 10,
+    f"shap.evaluations.{OWN_SIZE}": 40,
+}
+
+
+def scripted_model_bytes() -> bytes:
+    """A small scripted CNN with three outputs, as a user would save it with torch.jit.script(model).save()."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3),
+    ).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in favour of torch.export
+        torch.jit.save(torch.jit.script(module), buffer)
+    return buffer.getvalue()
+
+
+def pickled_model_bytes() -> bytes:
+    buffer = io.BytesIO()
+    torch.save(torch.nn.Linear(2, 2), buffer)
+    return buffer.getvalue()
+
+
+def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing() -> None:
+    at = new_app(OWN_FAST)
+    at.run()
+    at.selectbox(key="model").set_value(OWN).run()
+    assert_clean(at)
+    assert any("No model uploaded yet; showing mnist_cnn" in i.value for i in at.sidebar.info)
+    assert model_view_caption(at) == "mnist digit 3: what mnist_cnn sees"
+
+    # A whole pickled model is refused with the reason, and the page stays as it was.
+    at.file_uploader(key="own.model").set_value(("whole.pt", pickled_model_bytes(), "application/octet-stream"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.sidebar.error]
+    assert message.startswith("whole.pt: This file holds pickled Python objects"), message
+    assert "unpickling can run any code" in message
+    assert model_view_caption(at) == "mnist digit 3: what mnist_cnn sees"
+
+    # A TorchScript model with its labels: the prediction uses the labels and every default panel is drawn.
+    at.file_uploader(key="own.labels").set_value(("colours.txt", b"red\ngreen\nblue\n", "text/plain"))
+    at.file_uploader(key="own.model").set_value(("shapes.pt", scripted_model_bytes(), "application/octet-stream"))
+    at.run()
+    assert_clean(at)
+    caption = model_view_caption(at)
+    assert re.fullmatch(r"mnist digit 3: what shapes\.pt \([0-9a-f]{8}\) sees", caption), caption
+    label, index = top1(at)
+    assert (label, index) in {("red", 0), ("green", 1), ("blue", 2)}
+    assert list(panel_captions(at)) == METHODS
+    assert all(caption_target(c) == index for c in panel_captions(at).values())
+    assert all(heatmap_z(f).shape == (OWN_SIZE, OWN_SIZE) for f in heatmaps(at).values())
+
+    # Labels that do not match the outputs: the message names both counts, and the working model stays.
+    at.file_uploader(key="own.labels").set_value(("two.txt", b"red\ngreen\n", "text/plain")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.sidebar.error]
+    assert "outputs 3 scores but the labels file has 2 labels" in message, message
+    assert model_view_caption(at) == caption
+    assert list(panel_captions(at)) == METHODS

@@ -1,0 +1,73 @@
+"""The sidebar's "your own model" controls: a TorchScript file or a state_dict, and a labels file.
+
+A file that cannot be used says why under the uploader and changes nothing: the last model that loaded stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+import models
+from models.user import MAX_INPUT_SIZE
+from ui import cache
+
+OWN = "Your own model (upload)"
+MAX_MODEL_MB = 100
+SCRIPT = "TorchScript (the network is in the file)"
+NORMALISATIONS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "ImageNet mean and std": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+    "0.5 and 0.5 (pixels to -1..1)": {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+    "none (pixels to 0..1)": {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
+}
+LOADED = "own.loaded"
+
+
+def pick() -> models.Classifier | None:
+    """The user's model: the one just uploaded, else the last one that loaded in this session, else None."""
+    with st.sidebar.expander("Your model", expanded=True):
+        model_file = st.file_uploader(
+            f"Model file: TorchScript, or a state_dict of a known architecture (up to {MAX_MODEL_MB} MB)",
+            type=["pt", "pth", "ts"],
+            key="own.model",
+            max_upload_size=MAX_MODEL_MB,
+            help="Never a pickled whole model: unpickling can run any code. Save with "
+            "torch.jit.script(model).save(path) or torch.save(model.state_dict(), path).",
+        )
+        labels_file = st.file_uploader(
+            "Labels: one per line, or JSON (needed for TorchScript)", type=["txt", "json"], key="own.labels"
+        )
+        architecture = st.selectbox("Architecture", [SCRIPT, *models.ARCHITECTURES], key="own.architecture")
+        preprocessing = _script_preprocessing() if architecture == SCRIPT else {}
+    if model_file is None:
+        return st.session_state.get(LOADED)
+    labels = None if labels_file is None else labels_file.getvalue()
+    try:
+        clf = cache.own_model(
+            _digest(model_file.getvalue(), labels, architecture, preprocessing),
+            model_file.getvalue(),
+            labels,
+            model_file.name,
+            None if architecture == SCRIPT else architecture,
+            preprocessing,
+        )
+    except models.ModelError as err:
+        st.sidebar.error(f"{model_file.name}: {err}")
+        return st.session_state.get(LOADED)
+    st.session_state[LOADED] = clf
+    return clf
+
+
+def _script_preprocessing() -> dict[str, Any]:
+    """Input size, normalisation and crop for a TorchScript model, which carries none of them."""
+    size = st.number_input("Input size (pixels)", 8, MAX_INPUT_SIZE, 224, key="own.size")
+    norm = st.selectbox("Normalisation", list(NORMALISATIONS), key="own.normalisation")
+    crop = st.slider("Centre crop (share of the shorter side)", 0.5, 1.0, 0.875, 0.005, key="own.crop")
+    return {"input_size": int(size), **NORMALISATIONS[norm], "crop": float(crop)}
+
+
+def _digest(model: bytes, labels: bytes | None, architecture: str, preprocessing: dict[str, Any]) -> str:
+    parts = [model, labels or b"", architecture.encode(), repr(sorted(preprocessing.items())).encode()]
+    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()
