@@ -12,6 +12,9 @@ from explainers.base import Explainer, Job, Param
 from explainers.registry import register
 
 LAYERS = ("last", "second last", "third last", "middle")
+SCRIPTED = (
+    "a TorchScript model's layers take no hooks: upload its state_dict with a known architecture to use this method"
+)
 
 
 @register
@@ -41,6 +44,8 @@ class GradCam(Explainer):
 
 def conv_layer(module: torch.nn.Module, which: str) -> tuple[str, torch.nn.Module]:
     """The named `nn.Conv2d` at a position counted from the output; ValueError if the model has none."""
+    if isinstance(module, torch.jit.ScriptModule):
+        raise ValueError(f"Grad-CAM hooks a layer, and {SCRIPTED}")
     convs = [(name, m) for name, m in module.named_modules() if isinstance(m, torch.nn.Conv2d)]
     if not convs:
         raise ValueError("Grad-CAM needs a convolutional layer (torch.nn.Conv2d); this model has none")

@@ -10,6 +10,7 @@ import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
 from explainers.base import Explainer, Job
+from explainers.gradcam import SCRIPTED
 from explainers.registry import register
 
 IGNORED = (torch.nn.ReLU6, torch.nn.Hardtanh, torch.nn.LeakyReLU, torch.nn.SiLU, torch.nn.GELU, torch.nn.ELU)
@@ -46,6 +47,8 @@ def why_invalid(module: torch.nn.Module, x: torch.Tensor) -> str | None:
     Captum swaps the backward pass of each `torch.nn.ReLU` module through hooks; a module used twice in one
     forward pass breaks that, and other activations (ReLU6, SiLU, ...) are left as plain gradients.
     """
+    if isinstance(module, torch.jit.ScriptModule):
+        return f"Captum's guided rule hooks each ReLU, and {SCRIPTED}"
     calls: Counter[str] = Counter()
     names = {m: n for n, m in module.named_modules()}
     handles = [

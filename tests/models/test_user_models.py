@@ -228,10 +228,11 @@ def test_a_scripted_model_can_be_copied_and_randomised(monkeypatch):
     assert not torch.allclose(shuffled.logits(PIXELS), before)
 
 
-def test_grad_cam_refuses_a_scripted_model_with_a_message():
+@pytest.mark.parametrize("method", ["gradcam", "guided_backprop"])
+def test_hooking_methods_refuse_a_scripted_model_and_say_why(method):
     clf = load_script(TwoConv())  # ScriptModules take no hooks, and their layers are not nn.Conv2d
-    with pytest.raises(ValueError, match=r"\w"):
-        explainers.explain(clf, Image.fromarray(PIXELS[0]), "gradcam")
+    with pytest.raises(ValueError, match="TorchScript model's layers take no hooks: upload its state_dict"):
+        explainers.explain(clf, Image.fromarray(PIXELS[0]), method)
 
 
 # --- never unpickling objects ----------------------------------------------------------------------------------------
