@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -29,12 +30,23 @@ class Param:
     choices: tuple[str, ...] = ()
     at_most_input_size: bool = False
     """A length in model-input pixels: bounded by the input size, its default scaled from a 224-px input."""
+    at_most: str = ""
+    """The name of an earlier parameter this one may not exceed (occlusion's stride: at most its window)."""
 
     def default_for(self, input_size: int | None) -> Any:
         """The default, scaled to the model's input size where the parameter is a length."""
         if self.at_most_input_size and input_size is not None:
             return max(1, round(self.default * input_size / REFERENCE_SIZE))
         return self.default
+
+    def bounded_by(self, earlier: Mapping[str, Any], input_size: int | None) -> Param:
+        """This parameter with its upper bound and default lowered to the value of the one it may not exceed."""
+        if not self.at_most:
+            return self
+        ceiling = earlier[self.at_most]
+        high = ceiling if self.upper(input_size) is None else min(self.upper(input_size), ceiling)
+        default = min(self.default_for(input_size), high)
+        return dataclasses.replace(self, high=high, default=default, at_most_input_size=False)
 
     def kind(self) -> type:
         return type(self.default)
@@ -45,27 +57,60 @@ class Param:
             return input_size if self.high is None else min(self.high, input_size)
         return self.high
 
+    def describe(self, input_size: int | None = None) -> str:
+        """The valid values in words, as every refusal states them: "a whole number between 1 and 16"."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        kind = "a whole number" if self.kind() is int else "a number"
+        low, high = self.low, self.upper(input_size)
+        if low is not None and high is not None:
+            return f"{kind} between {_plain(low)} and {_plain(high)}" + (
+                f" (the {self.at_most})" if self.at_most else ""
+            )
+        if low is not None:
+            return f"{kind} of at least {_plain(low)}"
+        return kind if high is None else f"{kind} of at most {_plain(high)}"
+
     def check(self, value: Any, input_size: int | None = None) -> Any:
         """The value in this parameter's type, or ValueError naming the valid range or choices."""
         if self.choices:
-            if value not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
+            if not isinstance(value, str) or value not in self.choices:
+                raise self.refusal(value, input_size)
             return value
-        number = self._number(value)
-        high = self.upper(input_size)
-        if (self.low is not None and number < self.low) or (high is not None and number > high):
-            raise ValueError(f"{self.name} must be between {self.low} and {high}; got {value!r}")
-        return number
+        if not self._is_number(value) or not self._in_range(value, input_size):
+            raise self.refusal(value, input_size)
+        try:
+            return self.kind()(value)
+        except OverflowError:  # a huge int for an unbounded float
+            raise self.refusal(value, input_size) from None
 
-    def _number(self, value: Any) -> int | float:
-        wanted = self.kind()
+    def refusal(self, value: Any, input_size: int | None = None) -> ValueError:
+        """The ValueError for a value outside `describe`: one line, the valid values, what was given."""
+        return ValueError(f"{self.name} must be {self.describe(input_size)}; got {shown(value)}")
+
+    def _is_number(self, value: Any) -> bool:
+        """A finite real number (never a bool), and a whole one for an int parameter."""
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-            raise ValueError(f"{self.name} must be a {wanted.__name__}; got {value!r}")
-        if not math.isfinite(float(value)):
-            raise ValueError(f"{self.name} must be finite; got {value!r}")
-        if wanted is int and float(value) != int(value):
-            raise ValueError(f"{self.name} must be a whole number; got {value!r}")
-        return wanted(value)
+            return False
+        if isinstance(value, int | np.integer):
+            return True
+        return math.isfinite(value) and (self.kind() is not int or float(value).is_integer())
+
+    def _in_range(self, value: int | float, input_size: int | None) -> bool:
+        """Compared exactly, so a huge int is out of range rather than an OverflowError."""
+        high = self.upper(input_size)
+        return (self.low is None or value >= self.low) and (high is None or value <= high)
+
+
+def _plain(number: float) -> str:
+    """1 rather than 1.0, 0.5 as it is."""
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value's repr for a message: one line, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -153,11 +198,17 @@ class Explainer(ABC):
     def resolve(cls, given: Mapping[str, Any], input_size: int | None = None) -> dict[str, Any]:
         """Every parameter, checked, with defaults filled in; unknown names raise ValueError."""
         known = {p.name: p for p in cls.params}
-        unknown = sorted(set(given) - set(known))
+        unknown = sorted(name if str(name).isidentifier() else shown(name) for name in set(given) - set(known))
         if unknown:
             valid = ", ".join(known) or "none"
             raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {cls.name}; valid parameters: {valid}")
-        return {name: p.check(given.get(name, p.default_for(input_size)), input_size) for name, p in known.items()}
+        resolved: dict[str, Any] = {}
+        for name, p in known.items():
+            bounded = p.bounded_by(resolved, input_size)
+            resolved[name] = bounded.check(
+                given[name] if name in given else bounded.default_for(input_size), input_size
+            )
+        return resolved
 
     @abstractmethod
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from explainers.base import Attribution, Job, Progress
+from explainers.base import Attribution, Job, Param, Progress, shown
 from explainers.hooks import no_leaked_hooks
 from explainers.registry import get
 from models import Classifier
 from models.locks import module_lock
+
+SEED = Param("seed", 0, "Random seed for the methods that sample.", low=0, high=2**32 - 1)
 
 
 def explain(
@@ -32,6 +34,7 @@ def explain(
     Raises ValueError for an unknown method, a bad parameter value, or a target or contrast outside the labels.
     """
     cls = get(method)
+    check_inputs(clf, img, progress)
     resolved = cls.resolve(params, clf.input_size)
     seed = check_seed(seed)
     index = clf.resolve_target(target, img)
@@ -75,9 +78,18 @@ def resolve_contrast(clf: Classifier, img: Image.Image, contrast: int | str | No
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be a whole number between 0 and {2**32 - 1}; got {seed!r}")
-    return int(seed)
+    """The seed as an int, or ValueError stating the valid range."""
+    return SEED.check(seed)
+
+
+def check_inputs(clf: Classifier, img: Any, progress: Any) -> None:
+    """ValueError for a classifier, image or progress callback of the wrong kind, before any work."""
+    if not isinstance(clf, Classifier):
+        raise ValueError(f"clf must be a models.Classifier (see models.load, models.from_module); got {shown(clf)}")
+    if not isinstance(img, Image.Image):
+        raise ValueError(f"img must be a PIL image (see models.open_image); got {shown(img)}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a function of one float, or None; got {shown(progress)}")
 
 
 def _check_map(heatmap: np.ndarray, shape: tuple[int, ...], method: str) -> np.ndarray:

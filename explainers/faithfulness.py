@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainers.fill import hidden_value
+from explainers.base import Param
+from explainers.fill import FILL, hidden_value
 from explainers.forward import softmax
 from models import Classifier
 
 MODES = ("deletion", "insertion")
+MODE = Param("mode", "deletion", "Hide the pixels (deletion) or reveal them (insertion).", choices=MODES)
+STEPS = Param("steps", 20, "Equal steps from none to all pixels; one batch of steps + 1 images.", low=1, high=100)
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,9 @@ def curve(
 
     The score is the target's probability, less the `contrast` class's when one is given.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    mode, steps, fill = MODE.check(mode), STEPS.check(steps), FILL.check(fill)
     if heatmap.shape != pixels.shape[:2]:
         raise ValueError(f"heatmap shape {heatmap.shape} does not match the image {pixels.shape[:2]}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a whole number of at least 1; got {steps!r}")
     order = ranking(heatmap)
     counts = np.round(np.linspace(0, order.size, steps + 1)).astype(int)
     rank = np.empty(order.size, dtype=np.int64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,17 +31,16 @@ class Occlusion(Explainer):
         Param(
             "window", 32, "Side of the grey square, in model-input pixels.", low=1, high=512, at_most_input_size=True
         ),
-        Param("stride", 16, "Step between square positions, in pixels.", low=1, high=512, at_most_input_size=True),
+        Param(
+            "stride",
+            16,
+            "Step between square positions, in pixels (at most the window).",
+            low=1,
+            high=512,
+            at_most_input_size=True,
+            at_most="window",
+        ),
     )
-
-    @classmethod
-    def resolve(cls, given: Mapping[str, Any], input_size: int | None = None) -> dict[str, Any]:
-        """As for every method, plus: the stride may not exceed the window (Captum refuses; pixels would be skipped)."""
-        resolved = super().resolve(given, input_size)
-        window, stride = resolved["window"], resolved["stride"]
-        if stride > window and (input_size is None or window < input_size):
-            raise ValueError(f"stride must be at most the window ({window}); got {stride}")
-        return resolved
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         window, stride = job.params["window"], job.params["stride"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explainers.base import Explainer
+from explainers.base import Explainer, shown
 
 REGISTRY: dict[str, type[Explainer]] = {}
 
@@ -17,8 +17,8 @@ def register(cls: type[Explainer]) -> type[Explainer]:
 
 def get(name: str) -> type[Explainer]:
     """The method class for a name, or ValueError listing the valid names."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available methods: {', '.join(REGISTRY)}")
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ValueError(f"unknown method {shown(name)}; available methods: {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 

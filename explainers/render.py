@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from skimage.segmentation import find_boundaries
 
-from explainers.base import Attribution
+from explainers.base import Attribution, Param
 from models import Prediction
 
 # Zero is transparent, so the image shows through where a map says nothing.
@@ -26,6 +26,8 @@ SEQUENTIAL = [
     [1.0, "rgba(128,0,38,0.95)"],
 ]
 BOUNDARY = np.array([255, 230, 0], dtype=np.uint8)
+PERCENTILE = Param("percentile", 99.0, "Percentile of |value| drawn at full colour.", low=0.0, high=100.0)
+OPACITY = Param("opacity", 0.8, "Heatmap opacity over the image.", low=0.0, high=1.0)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class Display:
     shared: bool = True
     percentile: float = 99.0
     opacity: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shared, bool):
+            raise ValueError(f"shared must be True or False; got {self.shared!r}")
+        object.__setattr__(self, "percentile", PERCENTILE.check(self.percentile))
+        object.__setattr__(self, "opacity", OPACITY.check(self.opacity))
 
 
 def robust_max(heatmap: np.ndarray, percentile: float) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,12 +21,17 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from explainers.base import Attribution
-from explainers.explain import explain
-from explainers.faithfulness import curve, random_map
+from explainers.base import Attribution, Param, Progress, shown
+from explainers.explain import check_inputs, check_seed, explain, resolve_contrast
+from explainers.faithfulness import STEPS, curve, random_map
+from explainers.fill import FILL
 from explainers.registry import get
 from models import Classifier
 from models.locks import module_lock
+
+MAX_SEEDS = 20
+"""Seeds one stability check may run: each is a full run of the method."""
+CASCADE_STEPS = Param("steps", 4, "Depths in a quick sanity cascade.", low=1, high=100)
 
 
 def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 20, fill: str = "blur") -> dict:
@@ -34,6 +39,9 @@ def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 2
 
     The curves follow the target's probability, less the contrast class's for a contrastive map.
     """
+    steps, fill = STEPS.check(steps), FILL.check(fill)
+    check_inputs(clf, img, None)
+    check_attribution(clf, att)
     pixels = clf.input_image(img)
     maps = {"": att.heatmap, "random_": random_map(pixels.shape[:2], seed=att.params.get("seed", 0))}
     versus = "" if att.contrast is None else f" - p({att.contrast_label})"
@@ -44,6 +52,16 @@ def evaluate(clf: Classifier, img: Image.Image, att: Attribution, steps: int = 2
             out[f"{prefix}{mode}_auc"] = c.auc
             out["curves"][f"{prefix}{mode}"] = c
     return out
+
+
+def check_attribution(clf: Classifier, att: Any) -> None:
+    """ValueError unless `att` is an Attribution whose target and contrast are classes of `clf`."""
+    if not isinstance(att, Attribution):
+        raise ValueError(f"att must be an Attribution from explainers.explain; got {shown(att)}")
+    last = len(clf.labels) - 1
+    for what, index in (("target", att.target), ("contrast", att.contrast)):
+        if index is not None and not 0 <= index <= last:
+            raise ValueError(f"the map's {what} {index} is outside this model's labels: valid indices are 0..{last}")
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,30 +106,60 @@ def sanity_cascade(
     method: str,
     target: int | str | None = None,
     seed: int = 0,
-    depths: Sequence[int] | None = None,
+    depths: Collection[int] | None = None,
     contrast: int | str | None = None,
+    progress: Progress | None = None,
     **params: Any,
 ) -> list[dict[str, Any]]:
     """Re-run `method` after randomising the top k layers, for each k in `depths` (default: every layer).
 
     Each step: the layers randomised, the deepest one's name, the randomised map and its Spearman rank
-    correlation with the trained model's map. The last layer count is the full randomisation.
+    correlation with the trained model's map. The last layer count is the full randomisation. `progress`
+    hears the fraction of all the runs done.
     """
-    original = explain(clf, img, method, target=target, seed=seed, contrast=contrast, **params)
+    check_inputs(clf, img, progress)
     names = [name or "(whole model)" for name, _ in layers_top_down(clf.module)]
+    chosen = check_depths(depths, len(names))  # before the first run, not after it
+    runs = len(chosen) + 1
+    original = explain(
+        clf, img, method, target=target, seed=seed, contrast=contrast, progress=share(progress, 0, runs), **params
+    )
     steps = []
-    for k in sorted(set(depths)) if depths is not None else range(1, len(names) + 1):
-        if not 1 <= k <= len(names):
-            raise ValueError(f"depths must be between 1 and {len(names)} (the layers with weights); got {k}")
+    for run, k in enumerate(chosen, start=1):
         randomised_clf = randomised(clf, k, seed)
-        att = explain(randomised_clf, img, method, target=original.target, seed=seed, contrast=contrast, **params)
+        att = explain(
+            randomised_clf, img, method, target=original.target, seed=seed, contrast=contrast,
+            progress=share(progress, run, runs), **params,
+        )  # fmt: skip
         correlation = rank_correlation(original.heatmap, att.heatmap)
         steps.append({"layers": k, "down_to": names[k - 1], "correlation": correlation, "heatmap": att.heatmap})
     return steps
 
 
+def share(progress: Progress | None, run: int, runs: int) -> Progress | None:
+    """The progress of one run out of `runs`, reported as the fraction of them all done."""
+    if progress is None:
+        return None
+    return lambda done: progress((run + done) / runs)
+
+
+def check_depths(depths: Collection[int] | None, layers: int) -> list[int]:
+    """The sorted, distinct layer counts to randomise (every one when None); ValueError stating the range."""
+    if layers == 0:
+        raise ValueError("the sanity check needs a model with weights to randomise; this one has none")
+    depth = Param("depths", layers, "Top layers randomised (the layers with weights).", low=1, high=layers)
+    if depths is None:
+        return list(range(1, layers + 1))
+    most = 10 * layers
+    items = listed(depths, most)
+    if not items:
+        raise ValueError(f"depths must be a list of 1 to {most} counts, each {depth.describe()}; got {shown(depths)}")
+    return sorted({depth.check(k) for k in items})
+
+
 def cascade_depths(clf: Classifier, steps: int = 4) -> list[int]:
     """A few evenly spread depths for a quick cascade: the top layer, ..., all layers."""
+    steps = CASCADE_STEPS.check(steps)
     total = len(layers_top_down(clf.module))
     return sorted({1, *(round(total * i / steps) for i in range(1, steps + 1))} - {0})
 
@@ -134,15 +182,20 @@ def stability_details(
     clf: Classifier,
     img: Image.Image,
     method: str,
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: Collection[int] = (0, 1, 2),
     target: int | str | None = None,
     contrast: int | str | None = None,
+    progress: Progress | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The maps of several seeds: their mean, per-pixel spread, mean pairwise Spearman and top-10% overlap."""
-    if len(set(seeds)) < 2:
-        raise ValueError(f"stability needs at least two different seeds; got {list(seeds)!r}")
-    maps = np.stack([explain(clf, img, method, target, s, contrast=contrast, **params).heatmap for s in seeds])
+    seeds = check_seeds(seeds)
+    maps = np.stack(
+        [
+            explain(clf, img, method, target, s, share(progress, i, len(seeds)), contrast, **params).heatmap
+            for i, s in enumerate(seeds)
+        ]
+    )
     pairs = list(itertools.combinations(range(len(maps)), 2))
     return {
         "mean": maps.mean(axis=0),
@@ -156,17 +209,43 @@ def stability(
     clf: Classifier,
     img: Image.Image,
     method: str,
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: Collection[int] = (0, 1, 2),
     target: int | str | None = None,
     contrast: int | str | None = None,
     **params: Any,
 ) -> float:
     """1.0 for methods that use no randomness; otherwise the mean pairwise Spearman correlation, in [0, 1]."""
-    if not get(method).stochastic:
-        get(method).resolve(params, clf.input_size)  # the same refusals as a real run
+    cls = get(method)
+    if not cls.stochastic:  # no run needed, but the same refusals as a real run
+        check_inputs(clf, img, None)
+        cls.resolve(params, clf.input_size)
+        check_seeds(seeds)
+        resolve_contrast(clf, img, contrast, clf.resolve_target(target, img))
         return 1.0
     details = stability_details(clf, img, method, seeds, target, contrast, **params)
     return min(max(details["spearman"], 0.0), 1.0)
+
+
+def check_seeds(seeds: Collection[int]) -> list[int]:
+    """The seeds as ints: 2 to MAX_SEEDS of them, at least two different; ValueError stating the range."""
+    items = listed(seeds, MAX_SEEDS)
+    if items is None or len(items) < 2:
+        raise ValueError(f"seeds must be a list of 2 to {MAX_SEEDS} seeds; got {shown(seeds)}")
+    chosen = [check_seed(seed) for seed in items]
+    if len(set(chosen)) < 2:
+        raise ValueError(f"stability needs at least two different seeds; got {chosen!r}")
+    return chosen
+
+
+def listed(value: Any, most: int) -> list[Any] | None:
+    """The items of a collection of at most `most` (not a string, not a one-shot iterator), or None."""
+    if isinstance(value, str | bytes) or not isinstance(value, Collection):
+        return None
+    try:
+        size = len(value)
+    except TypeError:  # a 0-d numpy array
+        return None
+    return list(value) if size <= most else None
 
 
 def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:

@@ -138,8 +138,11 @@ def pick_params(method: str, input_size: int) -> dict[str, Any]:
     cls = explainers.get(method)
     if not cls.params:
         return {}
+    chosen: dict[str, Any] = {}
     with st.sidebar.expander(f"{cls.title} settings"):
-        return {p.name: _widget(method, p, input_size) for p in cls.params}
+        for p in cls.params:  # a parameter bounded by an earlier one (stride by window) gets its range from it
+            chosen[p.name] = _widget(method, p.bounded_by(chosen, input_size), input_size)
+    return chosen
 
 
 def _widget(method: str, p: Param, input_size: int) -> Any:
@@ -147,6 +150,9 @@ def _widget(method: str, p: Param, input_size: int) -> Any:
     if p.choices:
         return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
     low, high, value = p.low or 0, p.upper(input_size), p.default_for(input_size)
+    if high == low:  # one value left (a window of 1 leaves the stride 1): a slider cannot show a single value
+        st.caption(f"{p.name}: {p.kind()(low)}, the only value allowed here")
+        return p.kind()(low)
     if p.kind() is float:
         return st.slider(p.name, float(low), float(high or 1.0), float(value), help=p.help, key=key)
     if high is not None and high - low <= 512:

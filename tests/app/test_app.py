@@ -555,3 +555,23 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
     assert "outputs 3 scores but the labels file has 2 labels" in message, message
     assert model_view_caption(at) == caption
     assert list(panel_captions(at)) == METHODS
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+
+def test_the_stride_can_never_exceed_the_window_on_the_page(mnist_app: AppTest) -> None:
+    at = mnist_app
+    stride = at.slider(key="occlusion.stride.28")
+    assert (stride.min, stride.max, stride.value) == (1, 4, 2)  # at most the window (4 at 28 px)
+
+    at.slider(key="occlusion.window.28").set_value(1).run()  # smaller than the stride on screen
+    assert_clean(at)
+    assert "window=1, stride=1" in panel_captions(at)["occlusion"]
+
+    at.slider(key="occlusion.window.28").set_value(3).run()
+    assert_clean(at)
+    assert at.slider(key="occlusion.stride.28").max == 3
+    at.slider(key="occlusion.stride.28").set_value(3).run()
+    assert_clean(at)
+    assert "window=3, stride=3" in panel_captions(at)["occlusion"]
