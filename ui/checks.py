@@ -12,7 +12,7 @@ import explainers
 import models
 from explainers import render, trust
 from explainers.render import Display
-from ui import cache
+from ui import cache, runs
 from ui.controls import Picked
 
 SEEDS = (0, 1, 2)
@@ -55,14 +55,19 @@ def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     )
     store_key = ("sanity", *key)
     if st.button("Randomise the weights and re-run", key="check.sanity"):
-        with st.spinner("Re-running on randomised copies of the model…"):
-            cache.attribution_store().get_or_compute(
-                store_key,
+        slot = st.empty()
+        bar = runs.progress_bar(slot.progress(0.0), "Re-running on randomised copies of the model…")
+        cache.attribution_store().get_or_compute(
+            store_key,
+            runs.logged_call(
+                f"sanity check of {cache.describe(key)}",
                 lambda: trust.sanity_cascade(
                     view.clf, view.picked.image, att.method, att.target, att.params["seed"],
-                    trust.cascade_depths(view.clf), **rerun_params(att),
+                    trust.cascade_depths(view.clf), progress=bar, **rerun_params(att),
                 ),
-            )  # fmt: skip
+            ),
+        )  # fmt: skip
+        slot.empty()
     steps = cache.attribution_store().peek(store_key)
     if steps is None:
         return
@@ -92,13 +97,18 @@ def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
         return
     store_key = ("stability", *key)
     if st.button(f"Run {len(SEEDS)} seeds", key="check.stability"):
-        with st.spinner(f"Running {len(SEEDS)} seeds…"):
-            cache.attribution_store().get_or_compute(
-                store_key,
+        slot = st.empty()
+        bar = runs.progress_bar(slot.progress(0.0), f"Running {len(SEEDS)} seeds…")
+        cache.attribution_store().get_or_compute(
+            store_key,
+            runs.logged_call(
+                f"stability of {cache.describe(key)}",
                 lambda: trust.stability_details(
-                    view.clf, view.picked.image, att.method, SEEDS, att.target, **rerun_params(att)
+                    view.clf, view.picked.image, att.method, SEEDS, att.target, progress=bar, **rerun_params(att)
                 ),
-            )
+            ),
+        )
+        slot.empty()
     details = cache.attribution_store().peek(store_key)
     if details is None:
         return

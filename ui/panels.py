@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,9 +116,7 @@ def panel(
             key,
             clf,
             picked.image,
-            runs.with_checkpoints(
-                throttled(lambda done: bar.progress(done, text=f"Computing {cls.title}… {done:.0%}"))
-            ),
+            runs.progress_bar(bar, f"Computing {cls.title}…"),
         )
     except Exception as err:  # a panel that fails says why and leaves the others standing
         slot.error(f"{cls.title} could not be computed: {err}")
@@ -130,16 +127,3 @@ def panel(
     with st.expander("How to read this"):
         st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
     return att
-
-
-def throttled(update: Callable[[float], None], step: float = 0.1) -> Callable[[float], None]:
-    """Pass progress on only when it has moved by `step` (or reached 1): each update is a message the
-    browser re-renders, and on a small machine that rendering competes with the computation itself."""
-    shown = [-1.0]
-
-    def progress(done: float) -> None:
-        if done - shown[0] >= step or (done >= 1.0 > shown[0]):
-            shown[0] = done
-            update(done)
-
-    return progress

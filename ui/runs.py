@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import streamlit as st
 from streamlit.logger import get_logger
 
 log = get_logger("whylabel")
+T = TypeVar("T")
 
 
 def checkpoint() -> None:
@@ -28,6 +30,11 @@ def checkpoint() -> None:
     _ = "whylabel" in st.session_state
 
 
+def progress_bar(bar: Any, text: str) -> Callable[[float], None]:
+    """A progress callback for a computation: moves `bar` (an `st.progress`), and is a checkpoint at every call."""
+    return with_checkpoints(throttled(lambda done: bar.progress(done, text=f"{text} {done:.0%}")))
+
+
 def with_checkpoints(progress: Callable[[float], None]) -> Callable[[float], None]:
     """`progress`, with a checkpoint before each report."""
 
@@ -36,6 +43,19 @@ def with_checkpoints(progress: Callable[[float], None]) -> Callable[[float], Non
         progress(done)
 
     return report
+
+
+def throttled(update: Callable[[float], None], step: float = 0.1) -> Callable[[float], None]:
+    """Pass progress on only when it has moved by `step` (or reached 1): each update is a message the
+    browser re-renders, and on a small machine that rendering competes with the computation itself."""
+    shown = [-1.0]
+
+    def progress(done: float) -> None:
+        if done - shown[0] >= step or (done >= 1.0 > shown[0]):
+            shown[0] = done
+            update(done)
+
+    return progress
 
 
 @contextmanager
@@ -52,3 +72,13 @@ def logged(what: str) -> Iterator[None]:
         log.info("stopped %s after %.2f s: the run was superseded", what, time.perf_counter() - start)
         raise
     log.info("finished %s in %.2f s", what, time.perf_counter() - start)
+
+
+def logged_call(what: str, compute: Callable[[], T]) -> Callable[[], T]:
+    """`compute`, logged as `what` when it runs (a cache hit never calls it, so logs nothing)."""
+
+    def run() -> T:
+        with logged(what):
+            return compute()
+
+    return run

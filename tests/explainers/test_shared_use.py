@@ -3,6 +3,7 @@ hooks behind, and a long perturbation run must not hold up another session's gra
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,3 +82,53 @@ def test_a_gradient_method_on_another_thread_waits_for_hooks_to_be_removed(tiny,
 
     for method, heatmap in results:
         np.testing.assert_allclose(heatmap, plain if method == "saliency" else guided, rtol=1e-5, atol=1e-7)
+
+
+# --- stopping a run the user replaced --------------------------------------------------------------------------
+
+
+class Superseded(BaseException):
+    """What Streamlit raises from a progress report when the user has replaced the run (not an Exception)."""
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [("occlusion", {"window": 2, "stride": 1}), ("lime", {"samples": 400}), ("shap", {"evaluations": 400})],
+)
+def test_a_run_stopped_from_its_progress_report_stops_there(tiny, noise_image, method, params):
+    clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
+    passes: list[int] = []
+    engine = clf.engine()
+    counting = dataclasses.replace(engine, run=lambda x: passes.append(len(x)) or engine.run(x))
+    clf._engine = counting  # every batch through the model is counted
+    reports: list[float] = []
+
+    def progress(done: float) -> None:
+        reports.append(done)
+        if len(reports) == 3:
+            raise Superseded
+
+    with pytest.raises(Superseded):
+        explainers.explain(clf, noise_image(16, 16), method, target=1, progress=progress, **params)
+    images_run = sum(passes)
+    assert len(reports) == 3  # nothing reported after the stop: no more batches ran
+    assert reports[-1] < 0.5 and images_run <= 3 * 16 + 1  # three calls of at most 16 images, plus the full image
+    assert hook_ids(clf.module) == {}
+    explainers.explain(clf, noise_image(16, 16), method, target=1, **params)  # the model is fine afterwards
+
+
+@pytest.mark.parametrize("check", ["sanity", "stability"])
+def test_the_checks_report_the_share_of_all_their_runs(tiny, noise_image, check):
+    clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
+    reports: list[float] = []
+    if check == "sanity":
+        explainers.trust.sanity_cascade(clf, noise_image(16, 16), "saliency", 1, depths=[1, 2], progress=reports.append)
+        runs = 3  # the trained model and two randomised copies; saliency reports once, at its end
+    else:
+        explainers.trust.stability_details(
+            clf, noise_image(16, 16), "lime", (0, 1), 1, progress=reports.append, samples=40
+        )
+        runs = 2
+    assert reports == sorted(reports) and reports[-1] == pytest.approx(1.0)
+    for run in range(1, runs + 1):
+        assert pytest.approx(run / runs) in reports
