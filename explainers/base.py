@@ -151,13 +151,15 @@ class Job:
         """The normalised (1, 3, H, W) model input."""
         return self.clf.to_tensor(self.pixels)
 
-    def model(self) -> torch.nn.Module:
+    def model(self, passes: int | None = None) -> torch.nn.Module:
         """The module for gradient methods: the logits, less the contrast class's logit when there is one.
 
         Its output column `target` is then the score explained, logit(target) - logit(contrast), so Captum's
-        `target=job.target` needs no other change.
+        `target=job.target` needs no other change. With `passes`, the forward passes the method will make, each
+        pass reports progress: a long run shows it, and a run the user replaced can stop between passes.
         """
-        return self.clf.module if self.contrast is None else Versus(self.clf.module, self.contrast)
+        module = self.clf.module if self.contrast is None else Versus(self.clf.module, self.contrast)
+        return module if passes is None else Reporting(module, self.progress, passes)
 
     def versus(self, scores: np.ndarray) -> np.ndarray:
         """Scores (N, classes) from the engine, less the contrast class's column when there is one."""
@@ -174,6 +176,20 @@ class Versus(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module(x)
         return out - out[:, self.contrast : self.contrast + 1]
+
+
+class Reporting(torch.nn.Module):
+    """A module that reports the share of its expected forward passes done after each one."""
+
+    def __init__(self, module: torch.nn.Module, progress: Progress, passes: int) -> None:
+        super().__init__()
+        self.module, self.progress, self.passes, self.done = module, progress, max(passes, 1), 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        self.done += 1
+        self.progress(min(self.done / self.passes, 1.0))
+        return out
 
 
 class Explainer(ABC):

@@ -13,6 +13,8 @@ from explainers.fill import hidden_value
 from explainers.registry import register
 
 BASELINES = ("black", "blur", "noise")
+BATCH = 16
+"""Points on the path per forward and backward pass."""
 
 
 @register
@@ -36,8 +38,9 @@ class IntegratedGradients(Explainer):
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor()
         baseline = job.clf.to_tensor(baseline_pixels(np.asarray(job.pixels), job.params["baseline"], job.seed))
-        attribution = CaptumIntegratedGradients(job.model()).attribute(
-            x, baselines=baseline, target=job.target, n_steps=job.params["steps"], internal_batch_size=16
+        steps = job.params["steps"]
+        attribution = CaptumIntegratedGradients(job.model(passes=-(-steps // BATCH))).attribute(
+            x, baselines=baseline, target=job.target, n_steps=steps, internal_batch_size=BATCH
         )
         job.progress(1.0)
         with torch.no_grad():

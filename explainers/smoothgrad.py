@@ -11,6 +11,9 @@ from captum.attr import NoiseTunnel, Saliency
 from explainers.base import Explainer, Job, Param
 from explainers.registry import register
 
+BATCH = 8
+"""Noisy copies per forward and backward pass."""
+
 
 @register
 class SmoothGrad(Explainer):
@@ -32,15 +35,17 @@ class SmoothGrad(Explainer):
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        x = job.tensor().requires_grad_(True)
-        spread = float(x.max() - x.min()) or 1.0
+        x = job.tensor()
+        spread = float(x.max() - x.min()) or 1.0  # before requires_grad: a plain number, no autograd warning
+        x.requires_grad_(True)
+        samples = job.params["samples"]
         with torch.random.fork_rng():
             torch.manual_seed(job.seed)
-            grads = NoiseTunnel(Saliency(job.model())).attribute(
+            grads = NoiseTunnel(Saliency(job.model(passes=-(-samples // BATCH)))).attribute(
                 x,
                 nt_type="smoothgrad",
-                nt_samples=job.params["samples"],
-                nt_samples_batch_size=8,
+                nt_samples=samples,
+                nt_samples_batch_size=BATCH,
                 stdevs=job.params["noise"] * spread,
                 target=job.target,
                 abs=True,

@@ -117,6 +117,30 @@ def test_a_run_stopped_from_its_progress_report_stops_there(tiny, noise_image, m
     explainers.explain(clf, noise_image(16, 16), method, target=1, **params)  # the model is fine afterwards
 
 
+@pytest.mark.parametrize(
+    ("method", "params", "per_pass"),
+    [("integrated_gradients", {"steps": 200}, 16), ("smoothgrad", {"samples": 100}, 8)],
+)
+def test_a_long_gradient_method_reports_each_pass_and_stops_between_them(tiny, noise_image, method, params, per_pass):
+    counting = tiny.Counting(tiny.TinyConv())
+    clf = models.from_module(counting, tiny.labels, 16, crop=1.0)
+    reports: list[float] = []
+    explainers.explain(clf, noise_image(16, 16), method, target=1, progress=reports.append, **params)
+    passes = -(-next(iter(params.values())) // per_pass)
+    assert reports[:-1] == pytest.approx([(i + 1) / passes for i in range(passes)])  # then 1.0 at the end
+
+    counting.images = 0
+
+    def stop_at_the_second(done: float) -> None:
+        if done >= 2 / passes:
+            raise Superseded
+
+    with pytest.raises(Superseded):
+        explainers.explain(clf, noise_image(16, 16), method, target=1, progress=stop_at_the_second, **params)
+    assert counting.images <= 2 * per_pass + 1  # two passes (and the prediction), not all of them
+    assert hook_ids(clf.module) == {}
+
+
 @pytest.mark.parametrize("check", ["sanity", "stability"])
 def test_the_checks_report_the_share_of_all_their_runs(tiny, noise_image, check):
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
