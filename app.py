@@ -17,7 +17,7 @@ cache.warm_up()  # after the model's engine is timed, so the two do not compete
 params = {method: controls.pick_params(method, clf.input_size) for method in methods}
 display = controls.pick_display()
 
-prediction = cache.prediction(clf.name, picked.key, clf, picked.image)
+prediction = panels.predict(clf, picked)
 left, right = st.columns([1, 3])
 with left:
     panels.model_view(clf, picked)

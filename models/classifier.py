@@ -99,7 +99,10 @@ class Classifier:
         """Top-k labels with softmax probabilities for an image."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        probs = self.logits(self.input_image(img)).softmax(-1)[0].numpy()
+        logits = self.logits(self.input_image(img))
+        if not torch.isfinite(logits).all():
+            raise ValueError(f"{self.name} returned NaN or infinite scores for this image; it cannot be explained")
+        probs = logits.softmax(-1)[0].numpy()
         order = np.argsort(-probs, kind="stable")[: min(k, len(probs))]
         top = [(int(i), self.labels[i], float(probs[i])) for i in order]
         return Prediction(top=top, probs=probs)

@@ -30,6 +30,15 @@ def model_view(clf: models.Classifier, picked: Picked) -> None:
     )
 
 
+def predict(clf: models.Classifier, picked: Picked) -> models.Prediction:
+    """The top 5 for the image; if the model cannot classify it (a user's model may fail), say why and stop here."""
+    try:
+        return cache.prediction(clf.name, picked.key, clf, picked.image)
+    except Exception as err:  # the page stops with a message instead of a traceback
+        st.error(f"{clf.name} could not classify {picked.name}: {err}")
+        st.stop()
+
+
 def prediction(prediction: models.Prediction) -> None:
     st.markdown("**Prediction (top 5)**")
     st.plotly_chart(render.prediction_figure(prediction), width="stretch", key="prediction")

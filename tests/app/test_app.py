@@ -575,3 +575,35 @@ def test_the_stride_can_never_exceed_the_window_on_the_page(mnist_app: AppTest) 
     at.slider(key="occlusion.stride.28").set_value(3).run()
     assert_clean(at)
     assert "window=3, stride=3" in panel_captions(at)["occlusion"]
+
+
+class NanOnDetail(torch.nn.Module):
+    """Finite scores for flat grey images (so it passes the upload check), NaN for any image with detail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.mean(dim=(2, 3)))
+        detail = x.std(dim=(2, 3)).amax(dim=1, keepdim=True) > 0.01  # flat images have none
+        return torch.where(detail, torch.full_like(out, float("nan")), out)
+
+
+def test_a_model_that_fails_on_the_image_says_so_instead_of_a_traceback() -> None:
+    at = new_app(OWN_FAST)
+    at.run()
+    at.selectbox(key="model").set_value(OWN).run()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(NanOnDetail()), buffer)
+    at.file_uploader(key="own.labels").set_value(("colours.txt", b"red\ngreen\nblue\n", "text/plain"))
+    at.file_uploader(key="own.model").set_value(("nan.pt", buffer.getvalue(), "application/octet-stream")).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.main.error]
+    assert re.fullmatch(
+        r"nan\.pt \([0-9a-f]{8}\) could not classify mnist digit 3: .*NaN or infinite scores.*", message
+    )
+    assert not heatmaps(at)

@@ -299,3 +299,14 @@ def test_mnist_default_image_is_the_digit_it_shows():
     name = models.default_image_for("mnist_cnn")
     assert name == "mnist digit 3"
     assert clf.predict(models.sample_image(name)).top[0][1] == "3"
+
+
+class NanScores(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(x), 3), float("nan"))
+
+
+def test_predict_refuses_nan_scores_with_a_message(noise_image):
+    clf = models.from_module(NanScores(), ["a", "b", "c"], 8, crop=1.0, name="broken")
+    with pytest.raises(ValueError, match="broken returned NaN or infinite scores for this image"):
+        clf.predict(noise_image(8, 8))
