@@ -138,8 +138,8 @@ def onnx_run(model: PixelInput, example: np.ndarray) -> Run:
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    # No memory arena: it keeps the largest batch's buffers and grows in steps as batch sizes vary, which took
-    # the default view on Lite2 from 1.1 GB to between 1.6 and 2.8 GB, with no measurable gain in speed.
+    # No memory arena: it keeps the largest batch's buffers, which took the default view on Lite2 from 1.1 GB
+    # to 1.6 GB, with no measurable gain in speed.
     options.enable_cpu_mem_arena = False
     session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
