@@ -17,6 +17,8 @@ from ui.controls import Picked
 
 SEEDS = (0, 1, 2)
 PASSES = 0.5
+ASKED = "checks.asked"
+"""Session state: the checks this session ran (store keys)."""
 """|Spearman| below this after full randomisation: the map depends on the model's weights."""
 
 
@@ -39,6 +41,23 @@ def section(view: View, done: list[tuple[explainers.Attribution, cache.Key]]) ->
     att, key = by_method[method]
     sanity(view, att, key)
     stability(view, att, key)
+
+
+def asked(store_key: tuple) -> None:
+    """Remember that this session ran this check."""
+    st.session_state.setdefault(ASKED, set()).add(store_key)
+
+
+def asked_keys() -> frozenset:
+    """The checks this session ran (read in the script run: a deferred download has no session)."""
+    return frozenset(st.session_state.get(ASKED, set()))
+
+
+def shown(store_key: tuple, asked: frozenset | None = None) -> Any | None:
+    """A check's result if this session asked for it: one another session ran is cached, but not shown here."""
+    return (
+        cache.attribution_store().peek(store_key) if store_key in (asked_keys() if asked is None else asked) else None
+    )
 
 
 def rerun_params(att: explainers.Attribution) -> dict[str, Any]:
@@ -68,7 +87,8 @@ def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
             ),
         )  # fmt: skip
         slot.empty()
-    steps = cache.attribution_store().peek(store_key)
+        asked(store_key)
+    steps = shown(store_key)
     if steps is None:
         return
     full = steps[-1]
@@ -109,7 +129,8 @@ def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
             ),
         )
         slot.empty()
-    details = cache.attribution_store().peek(store_key)
+        asked(store_key)
+    details = shown(store_key)
     if details is None:
         return
     mean = dataclasses.replace(att, heatmap=details["mean"].astype(np.float32))

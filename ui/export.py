@@ -11,25 +11,28 @@ import evidence
 import explainers
 import models
 from evidence.record import image_hash
-from ui import cache
+from ui import cache, checks
 from ui.controls import Picked, Target
 
 
-def trust_scores(att: explainers.Attribution, key: cache.Key) -> dict[str, Any]:
-    """What has been computed for this map so far: its curves, and the sanity and stability checks if run."""
-    store = cache.attribution_store()
-    scores = dict(store.peek(("faithfulness", *key)) or {})
-    steps = store.peek(("sanity", *key))
+def trust_scores(att: explainers.Attribution, key: cache.Key, asked: frozenset) -> dict[str, Any]:
+    """What this session has on screen for this map: its curves, and the sanity and stability checks if run."""
+    scores = dict(cache.attribution_store().peek(("faithfulness", *key)) or {})
+    steps = checks.shown(("sanity", *key), asked)
     if steps:
         scores["sanity"] = float(steps[-1]["correlation"])
-    details = store.peek(("stability", *key))
+    details = checks.shown(("stability", *key), asked)
     if details:
         scores["stability"] = float(details["spearman"])
     return scores
 
 
 def bundle(
-    clf: models.Classifier, picked: Picked, target: Target, done: list[tuple[explainers.Attribution, Any]]
+    clf: models.Classifier,
+    picked: Picked,
+    target: Target,
+    done: list[tuple[explainers.Attribution, Any]],
+    asked: frozenset = frozenset(),
 ) -> bytes:
     """The zip, built when the button is clicked, from what is already computed (nothing is recomputed)."""
     image_sha = picked.key.removeprefix("upload:") if picked.key.startswith("upload:") else None
@@ -45,7 +48,7 @@ def bundle(
         target=target.index,
         contrast=target.contrast,
         attributions=[att for att, _ in done],
-        scores={att.method: trust_scores(att, key) for att, key in done},
+        scores={att.method: trust_scores(att, key, asked) for att, key in done},
     )
     return evidence.zip_bytes(evidence.files(found), folder=stem(picked.name))
 
@@ -56,9 +59,10 @@ def stem(name: str) -> str:
 
 
 def download(clf: models.Classifier, picked: Picked, target: Target, done: list) -> None:
+    asked = checks.asked_keys()
     st.download_button(
         "Download evidence",
-        data=lambda: bundle(clf, picked, target, done),
+        data=lambda: bundle(clf, picked, target, done, asked),
         file_name=f"whylabel-{stem(picked.name)}.zip",
         mime="application/zip",
         on_click="ignore",

@@ -607,3 +607,16 @@ def test_a_model_that_fails_on_the_image_says_so_instead_of_a_traceback() -> Non
         r"nan\.pt \([0-9a-f]{8}\) could not classify mnist digit 3: .*NaN or infinite scores.*", message
     )
     assert not heatmaps(at)
+
+
+def test_a_check_another_session_ran_is_not_shown_in_this_one(mnist_app: AppTest) -> None:
+    mnist_app.button(key="check.sanity").click().run()
+    assert "check.sanity.map" in chart_keys(mnist_app)
+
+    other = new_app(MNIST_FAST)
+    other.run()
+    assert_clean(other)
+    assert "check.sanity.map" not in chart_keys(other)  # cached for the server, but this session did not ask
+    assert not [c.value for c in other.caption if "Spearman with the trained model's map" in c.value]
+    other.button(key="check.sanity").click().run()  # asking shows the cached result at once
+    assert "check.sanity.map" in chart_keys(other)
