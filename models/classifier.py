@@ -116,7 +116,9 @@ class Classifier:
                 raise ValueError(f"unknown label {target!r}; valid labels are {_preview(self.labels)}")
             return self.labels.index(target)
         if isinstance(target, bool) or not isinstance(target, int | np.integer):
-            raise ValueError(f"target must be a class index, a label or None, got {target!r}")
+            raise ValueError(
+                f"target must be a class index from 0 to {len(self.labels) - 1}, a label or None; got {target!r}"
+            )
         if not 0 <= int(target) < len(self.labels):
             raise ValueError(f"target {target} is outside the labels: valid indices are 0..{len(self.labels) - 1}")
         return int(target)

@@ -31,7 +31,7 @@ class Picked:
 
 
 def pick_model() -> models.Classifier:
-    """A packaged model, or the user's own once one has loaded (the default model until then)."""
+    """A packaged model, or the user's own once one has loaded (until then, the packaged model last shown)."""
     choice = st.sidebar.selectbox(
         "Model",
         [*models.available(), own_model.OWN],

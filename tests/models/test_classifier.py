@@ -172,9 +172,9 @@ def test_resolve_target_by_index_label_and_none(tiny, noise_image):
         (-1, "0..2"),
         (100, "0..2"),
         ("horse", "'cat', 'dog', 'fish'"),
-        (True, "class index"),
-        (False, "class index"),
-        (1.0, "class index"),
+        (True, "class index from 0 to 2, a label or None"),
+        (False, "class index from 0 to 2, a label or None"),
+        (1.0, "class index from 0 to 2, a label or None"),
     ],
 )
 def test_resolve_target_refusals(tiny_clf, noise_image, target, message):
