@@ -281,11 +281,16 @@ def _freeze(module: torch.nn.Module) -> torch.nn.Module:
     return module.eval()
 
 
+def digest(model: bytes, labels: bytes | None, architecture: str | None, preprocessing: dict[str, Any]) -> str:
+    """The sha256 of everything that decides an uploaded classifier: files, architecture and preprocessing."""
+    settings = repr(sorted(preprocessing.items()))
+    parts = [bytes(model), b"" if labels is None else bytes(labels), (architecture or "").encode(), settings.encode()]
+    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()
+
+
 def _content_name(name: str, data: bytes, labels: bytes | None, architecture: str | None, chosen: dict) -> str:
     """The name with a digest of the model, labels, architecture and preprocessing (results are cached on it)."""
-    parts = [data, b"" if labels is None else bytes(labels), (architecture or "").encode(), repr(chosen).encode()]
-    digest = hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()
-    return f"{name.strip() or 'uploaded model'} ({digest[:8]})"
+    return f"{name.strip() or 'uploaded model'} ({digest(data, labels, architecture, chosen)[:8]})"
 
 
 def _classifier(module: torch.nn.Module, labels: list[str], name: str, chosen: dict[str, Any]) -> Classifier:

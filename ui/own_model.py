@@ -5,13 +5,12 @@ A file that cannot be used says why under the uploader and changes nothing: the 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import streamlit as st
 
 import models
-from models.user import MAX_INPUT_SIZE
+from models.user import MAX_INPUT_SIZE, digest
 from ui import cache
 
 OWN = "Your own model (upload)"
@@ -43,15 +42,11 @@ def pick() -> models.Classifier | None:
         preprocessing = _script_preprocessing() if architecture == SCRIPT else {}
     if model_file is None:
         return st.session_state.get(LOADED)
-    labels = None if labels_file is None else labels_file.getvalue()
+    data, labels = model_file.getvalue(), None if labels_file is None else labels_file.getvalue()
+    known = None if architecture == SCRIPT else architecture
     try:
         clf = cache.own_model(
-            _digest(model_file.getvalue(), labels, architecture, preprocessing),
-            model_file.getvalue(),
-            labels,
-            model_file.name,
-            None if architecture == SCRIPT else architecture,
-            preprocessing,
+            digest(data, labels, known, preprocessing), data, labels, model_file.name, known, preprocessing
         )
     except models.ModelError as err:
         st.sidebar.error(f"{model_file.name}: {err}")
@@ -66,8 +61,3 @@ def _script_preprocessing() -> dict[str, Any]:
     norm = st.selectbox("Normalisation", list(NORMALISATIONS), key="own.normalisation")
     crop = st.slider("Centre crop (share of the shorter side)", 0.5, 1.0, 0.875, 0.005, key="own.crop")
     return {"input_size": int(size), **NORMALISATIONS[norm], "crop": float(crop)}
-
-
-def _digest(model: bytes, labels: bytes | None, architecture: str, preprocessing: dict[str, Any]) -> str:
-    parts = [model, labels or b"", architecture.encode(), repr(sorted(preprocessing.items())).encode()]
-    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()
