@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-import explainers
-from ui import cache, controls, panels
+from whylabel import explainers
+from whylabel.ui import cache, controls, panels
 
 st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
 st.title("whylabel")

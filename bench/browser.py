@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import Browser, Page, sync_playwright
 
-import models
+from whylabel import models
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"

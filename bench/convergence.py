@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-import explainers
-from explainers.superpixels import segment
-from models import Classifier
+from whylabel import explainers
+from whylabel.explainers.superpixels import segment
+from whylabel.models import Classifier
 
 TOP = 10
 GOAL = 0.8

@@ -19,7 +19,7 @@ import torch
 from captum.attr import Occlusion, Saliency
 from lime import lime_image
 
-from models import Classifier
+from whylabel.models import Classifier
 
 lime_image.tqdm = lambda rows: rows  # the tutorial's progress bar would only clutter the benchmark's output
 

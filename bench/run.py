@@ -27,12 +27,10 @@ import onnxruntime
 import torch
 from tqdm import tqdm
 
-import explainers
-import models
 from bench import convergence, notebook
-from explainers import render
-from explainers.faithfulness import curve, random_map
-from models import engine
+from whylabel import explainers, models, render
+from whylabel.models import engine
+from whylabel.trust.faithfulness import curve, random_map
 
 PHOTOS = ("chelsea (cat)", "coffee", "astronaut", "rocket", "motorcycle", "china (temple)", "flower", "grace hopper")
 METHODS = ("saliency", "occlusion", "lime", "shap")

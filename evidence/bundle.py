@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evidence.figure import figure_png
-from evidence.record import Evidence
-from evidence.report import model_card_md, report_html
+from whylabel.evidence.figure import figure_png
+from whylabel.evidence.record import Evidence
+from whylabel.evidence.report import model_card_md, report_html
 
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 

@@ -1,6 +1,7 @@
-"""`whylabel`: the dashboard's evidence for many images from the command line.
+"""`whylabel`: the dashboard's evidence for many images from the command line, and the dashboard itself.
 
     whylabel models
+    whylabel dashboard [--port 8501]
     whylabel explain PATH... --model NAME --methods saliency,occlusion,lime,shap --seed 0 --target auto --out DIR
 
 PATH is images or folders (searched recursively for image files). For each image: DIR/<stem>/figure.png,
@@ -14,29 +15,28 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-import explainers
-import models
-from evidence import index
-from evidence.bundle import files, write
-from evidence.record import collect
-from explainers.explain import check_seed, resolve_contrast
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from whylabel import explainers, models
+from whylabel.evidence import index, runner
+from whylabel.evidence.bundle import files, write
+from whylabel.evidence.record import collect
+from whylabel.explainers.explain import check_seed, resolve_contrast
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="whylabel", description="Explanation evidence for image classifiers.")
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="list the models")
+    page = commands.add_parser("dashboard", help="serve the dashboard (the page `make run` starts)")
+    page.add_argument("--port", type=int, default=8501)
+    page.add_argument("--address", default=None, help="address to listen on (default: Streamlit's)")
     run = commands.add_parser("explain", help="write figure, record, maps and report for each image")
     run.add_argument("paths", nargs="+", type=Path, help="images, or folders searched for images")
     run.add_argument("--model", default="efficientnet_lite0", help="a name from `whylabel models`")
@@ -61,15 +61,6 @@ def class_arg(value: str | None) -> int | str | None:
     if value is None or value == "auto":
         return None
     return int(value) if value.isdigit() else value
-
-
-def images(paths: Sequence[Path]) -> Iterator[Path]:
-    """Files as given (whatever their suffix: a bad one is reported later); folders searched for image files."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            yield path
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,87 +110,22 @@ def explain_one(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes
     return files(evidence)
 
 
-def attempt(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes] | str:
-    """The files, or a one-line reason: a bad image, a bad target for this model, a model that fails."""
-    torch.set_num_threads(opts["threads"])  # the same in a Ray worker as here, so the maps match bit for bit
-    try:
-        return explain_one(data, name, opts)
-    except ValueError as err:  # models.ImageError is one
-        return str(err)
-    except Exception as err:  # one bad image must not stop a batch of thousands
-        return f"{type(err).__name__}: {err}"
-
-
 @functools.cache
 def loaded(name: str) -> models.Classifier:
     """One classifier per process (a Ray worker keeps it between tasks)."""
     return models.load(name)
 
 
-Outcome = tuple[Path, dict[str, bytes] | str]
-
-
-def read(path: Path) -> bytes | str:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        return f"cannot read the file: {err.strerror or err}"
-
-
-def run_local(paths: list[Path], opts: dict[str, Any]) -> Iterator[Outcome]:
-    for path in paths:
-        data = read(path)
-        yield path, data if isinstance(data, str) else attempt(data, path.name, opts)
-
-
-def run_ray(paths: list[Path], opts: dict[str, Any]) -> Iterator[Outcome]:
-    """One Ray task per image, results as they finish; the bytes travel, so workers need no shared disk."""
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
-    try:
-        cpus = min(opts["threads"], int(ray.cluster_resources().get("CPU", 1)))
-        task = ray.remote(num_cpus=cpus)(attempt)
-        pending: dict[Any, Path] = {}
-        for path in paths:
-            data = read(path)
-            if isinstance(data, str):
-                yield path, data
-            else:
-                pending[task.remote(data, path.name, opts)] = path
-        while pending:
-            [ready], _ = ray.wait(list(pending), num_returns=1)
-            yield pending.pop(ready), ray.get(ready)
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def folder_names(paths: list[Path]) -> dict[Path, str]:
-    """An output folder per image: its stem, with -2, -3, ... when two images share one."""
-    names: dict[Path, str] = {}
-    used: set[str] = set()
-    for path in paths:
-        name, n = path.stem or "image", 1
-        while (name if n == 1 else f"{name}-{n}") in used:
-            n += 1
-        names[path] = name if n == 1 else f"{name}-{n}"
-        used.add(names[path])
-    return names
-
-
 def explain_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     opts = options(args)
     check(opts)
-    paths = list(images(args.paths))
+    paths = list(runner.images(args.paths))
     if not paths:
         raise ValueError("no images found in the given paths")
-    names = folder_names(paths)
-    runner = run_ray if args.ray else run_local
+    names = runner.folder_names(paths)
+    outcomes = runner.run(paths, explain_one, opts, use_ray=args.ray)
     rows, failed = [], 0
-    for path, outcome in tqdm(runner(paths, opts), total=len(paths), desc="explaining", unit="image", file=sys.stderr):
+    for path, outcome in tqdm(outcomes, total=len(paths), desc="explaining", unit="image", file=sys.stderr):
         if isinstance(outcome, str):
             failed += 1
             tqdm.write(f"skipped {path}: {outcome}", file=sys.stderr)
@@ -218,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "models":
         print("\n".join(models.available()))
         return 0
+    if args.command == "dashboard":
+        from whylabel.ui import launch  # Streamlit only for this command
+
+        return launch.dashboard(args.port, args.address)
     try:
         return explain_command(args, say)
     except ValueError as err:

@@ -1,7 +1,9 @@
 """`figure.png`: the model's view and every map side by side, on one stated colour scale, with a caption.
 
 Matplotlib rather than Plotly: exporting a Plotly figure to PNG needs Kaleido and a Chrome, which an
-evidence run on a server or a Ray worker should not depend on. The scale is the dashboard's shared one.
+evidence run on a server or a Ray worker should not depend on. The values coloured come from the page's own
+normalisation (`render.colour_range`) with the display settings the page used (`Evidence.display`), so a
+download looks like the screen: shared or per-panel scale, the clipping percentile, the opacity.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ matplotlib.use("Agg")  # no display: this runs in servers, CLIs and Ray workers
 import matplotlib.pyplot as plt
 from matplotlib.colors import LinearSegmentedColormap
 
-import explainers
-from evidence.record import Evidence
-from explainers.render import DIVERGING, SEQUENTIAL, normalised, with_boundaries
+from whylabel import explainers
+from whylabel.evidence.record import Evidence
+from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, colour_range, with_boundaries
 
-PERCENTILE = 99.0
 PANEL_INCHES = 3.0
 
 
@@ -57,32 +58,47 @@ def panel_title(att: explainers.Attribution, scores: dict) -> str:
 
 
 def figure_png(evidence: Evidence) -> bytes:
-    """The PNG bytes: model view first, then one panel per map, colour bars for the signed and unsigned scales."""
-    atts = evidence.attributions
+    """The PNG bytes: model view first, then one panel per map, with the colour bars the display calls for."""
+    atts, display = evidence.attributions, evidence.display
     columns = 1 + len(atts)
     figure, axes = plt.subplots(1, columns, figsize=(PANEL_INCHES * columns, PANEL_INCHES + 1.6), squeeze=False)
     axes[0, 0].imshow(evidence.pixels)
     axes[0, 0].set_title(f"what {evidence.clf.name} sees", fontsize=9)
-    images = {}
     for ax, att in zip(axes[0, 1:], atts, strict=True):
         ax.imshow(with_boundaries(evidence.pixels, att))
-        low = -1.0 if att.signed else 0.0
-        images[att.signed] = ax.imshow(
-            normalised(att, PERCENTILE), cmap=SIGNED_MAP if att.signed else UNSIGNED_MAP, vmin=low, vmax=1.0
+        z, low, high, title = colour_range(att, display)
+        image = ax.imshow(
+            z, cmap=SIGNED_MAP if att.signed else UNSIGNED_MAP, vmin=low, vmax=high, alpha=display.opacity
         )
         ax.set_title(panel_title(att, evidence.scores.get(att.method, {})), fontsize=9)
+        if not display.shared:  # each map in its own units: a colour bar under each panel
+            colour_bar(figure, image, f"{'signed' if att.signed else 'unsigned'}; {title}", ax=ax)
     for ax in axes[0]:
         ax.set_axis_off()
     figure.subplots_adjust(left=0.01, right=0.99, top=0.80, bottom=0.24, wspace=0.04)
-    slots = {True: [0.08, 0.12, 0.38, 0.035], False: [0.54, 0.12, 0.38, 0.035]} if len(images) == 2 else {}
-    for signed, image in images.items():
-        what = "signed maps: red for the target, blue against" if signed else "unsigned maps"
-        bar_axes = figure.add_axes(slots.get(signed, [0.3, 0.12, 0.4, 0.035]))
-        bar = figure.colorbar(image, cax=bar_axes, orientation="horizontal")
-        bar.set_label(f"{what}; each map / its p{PERCENTILE:g} of |value|", fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+    if display.shared:
+        shared_bars(figure, atts, display)
     figure.suptitle(caption(evidence), fontsize=9, wrap=True, y=0.98)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
+
+
+def shared_bars(figure: plt.Figure, atts: list[explainers.Attribution], display: Display) -> None:
+    """One colour bar for the signed maps and one for the unsigned ones, on the shared scale."""
+    kinds = sorted({att.signed for att in atts}, reverse=True)
+    slots = {True: [0.08, 0.12, 0.38, 0.035], False: [0.54, 0.12, 0.38, 0.035]} if len(kinds) == 2 else {}
+    for signed in kinds:
+        what = "signed maps: red for the target, blue against" if signed else "unsigned maps"
+        mappable = plt.cm.ScalarMappable(
+            norm=plt.Normalize(-1.0 if signed else 0.0, 1.0), cmap=SIGNED_MAP if signed else UNSIGNED_MAP
+        )
+        bar_axes = figure.add_axes(slots.get(signed, [0.3, 0.12, 0.4, 0.035]))
+        colour_bar(figure, mappable, f"{what}; each map / its p{display.percentile:g} of |value|", cax=bar_axes)
+
+
+def colour_bar(figure: plt.Figure, mappable: object, label: str, **where: object) -> None:
+    bar = figure.colorbar(mappable, orientation="horizontal", **where)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from evidence.report import STYLE
+from whylabel.evidence.report import STYLE
 
 FILES = (("figure.png", "figure"), ("report.html", "report"), ("record.json", "record"), ("heatmaps.npz", "maps"))
 

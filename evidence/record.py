@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-import explainers
-import models
-from explainers.explain import check_seed, resolve_contrast
+from whylabel import explainers, models, trust
+from whylabel.explainers.explain import check_seed, resolve_contrast
+from whylabel.render import Display
 
 RECORD_FORMAT = 1
 PACKAGES = ("whylabel", "torch", "captum", "lime", "shap", "numpy", "onnxruntime", "scikit-image", "pillow")
@@ -38,9 +38,12 @@ class Evidence:
     contrast: int | None
     attributions: list[explainers.Attribution]
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per method: its faithfulness scores (`explainers.evaluate`), plus "sanity" and "stability" where run."""
+    """Per method: its faithfulness scores (`trust.evaluate`), plus "sanity" (a `trust.Verdict`) and
+    "stability" (the mean pairwise Spearman) where those checks were run."""
     failures: dict[str, str] = field(default_factory=dict)
     """Methods that could not be computed, with the reason."""
+    display: Display = field(default_factory=Display)
+    """How the maps were drawn on screen: the figure uses the same scale, clipping percentile and opacity."""
 
     def record(self) -> dict[str, Any]:
         return {
@@ -52,7 +55,12 @@ class Evidence:
             "target": class_record(self, self.target),
             "contrast": None if self.contrast is None else class_record(self, self.contrast),
             "top5": [class_record(self, index) for index, _, _ in self.prediction.top[:5]],
-            "colour_scale": "each map divided by its own 99th percentile of |value|: [-1, 1] signed, [0, 1] unsigned",
+            "colour_scale": colour_scale(self.display),
+            "display": {
+                "shared": self.display.shared,
+                "percentile": self.display.percentile,
+                "opacity": self.display.opacity,
+            },
             "methods": [method_record(att, self.scores.get(att.method, {})) for att in self.attributions],
             "failures": dict(self.failures),
         }
@@ -69,6 +77,7 @@ def collect(
     seed: int = 0,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     score: bool = True,
+    display: Display | None = None,
 ) -> Evidence:
     """Explain `image` with each method and score every map; a method that fails is recorded, not raised.
 
@@ -81,9 +90,9 @@ def collect(
     index = clf.resolve_target(target, image)
     versus = resolve_contrast(clf, image, contrast, index)
     pixels = clf.input_image(image)
-    evidence = Evidence(
-        clf, name, image, *image_hash(image, image_bytes), pixels, clf.predict(image, k=5), index, versus, []
-    )
+    sha, of = image_hash(image, image_bytes)
+    prediction = clf.predict(image, k=5)
+    evidence = Evidence(clf, name, image, sha, of, pixels, prediction, index, versus, [], display=display or Display())
     for method in methods:
         try:
             att = explainers.explain(
@@ -94,7 +103,7 @@ def collect(
             continue
         evidence.attributions.append(att)
         if score:
-            evidence.scores[method] = explainers.evaluate(clf, image, att)
+            evidence.scores[method] = trust.evaluate(att)
     return evidence
 
 
@@ -192,8 +201,11 @@ def plain(value: Any) -> Any:
 
 def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dict[str, Any]:
     cls = explainers.get(att.method)
-    trust = {key: float(scores[key]) for key in SCORES if key in scores}
-    trust.update({key: scores[key] for key in ("sanity", "stability") if key in scores})
+    found = {key: float(scores[key]) for key in SCORES if key in scores}
+    if isinstance(scores.get("sanity"), trust.Verdict):
+        found["sanity"] = scores["sanity"].record()
+    if "stability" in scores:
+        found["stability"] = float(scores["stability"])
     return {
         "name": att.method,
         "title": cls.title,
@@ -205,5 +217,15 @@ def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dic
         "heatmap_sha256": heatmap_sha256(att.heatmap),
         "heatmap_shape": list(att.heatmap.shape),
         "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None},
-        "trust": trust,
+        "trust": found,
     }
+
+
+def colour_scale(display: Display) -> str:
+    """The figure's colour scale in words, as the page states it."""
+    if display.shared:
+        return (
+            f"each map divided by its own {display.percentile:g}th percentile of |value|: "
+            "[-1, 1] signed, [0, 1] unsigned"
+        )
+    return f"each map in its own units, clipped at its {display.percentile:g}th percentile of |value|"

@@ -8,7 +8,7 @@ import html
 import json
 from typing import Any
 
-import explainers
+from whylabel import explainers
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
@@ -35,12 +35,19 @@ def method_rows(record: dict) -> list[list[str]]:
                 f"{m['seconds']:.2f}",
                 f"{score(trust.get('deletion_auc'))} (random {score(trust.get('random_deletion_auc'))})",
                 f"{score(trust.get('insertion_auc'))} (random {score(trust.get('random_insertion_auc'))})",
-                score(trust.get("sanity")),
+                sanity_cell(trust.get("sanity")),
                 score(trust.get("stability")),
                 m["heatmap_sha256"][:16] + "…",
             ]
         )
     return rows
+
+
+def sanity_cell(sanity: Any) -> str:
+    """The sanity check's Spearman and verdict ("0.120, passes"), or "-" when it was not run."""
+    if not isinstance(sanity, dict):
+        return "-"
+    return f"{score(sanity['correlation'])}, {'passes' if sanity['passed'] else 'fails'}"
 
 
 METHOD_HEADER = [

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models import Classifier
+from whylabel.models import Classifier
 
 Progress = Callable[[float], None]
 REFERENCE_SIZE = 224
@@ -133,6 +133,9 @@ class Attribution:
     contrast: int | None = None
     """The class B of "why the target rather than B": the map explains score(target) - score(B)."""
     contrast_label: str | None = None
+    request: Any = None
+    """The `explainers.Request` that made this map (model, image, method, target, contrast, seed, parameters):
+    what the trust metrics re-run and score. None only for a map built by hand (to draw it)."""
 
 
 @dataclass
@@ -209,6 +212,11 @@ class Explainer(ABC):
     use the fast engine set False and run alongside other sessions."""
     score: ClassVar[str] = "logit"
     params: ClassVar[tuple[Param, ...]] = ()
+
+    @classmethod
+    def uses_randomness(cls, params: Mapping[str, Any]) -> bool:
+        """Whether the seed can change the map for these resolved parameters (a test holds every False to it)."""
+        return cls.stochastic
 
     @classmethod
     def resolve(cls, given: Mapping[str, Any], input_size: int | None = None) -> dict[str, Any]:

@@ -1,20 +1,109 @@
-"""`explain`: look a method up, check its inputs, run it, and return an `Attribution`."""
+"""A `Request` (model, image, method, target, contrast, seed, parameters), checked once; `run` computes its map.
+
+`explain(clf, img, method, ...)` is the short form: `run(Request.make(clf, img, method, ...))`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from explainers.base import Attribution, Job, Param, Progress, shown
-from explainers.hooks import no_leaked_hooks
-from explainers.registry import get
-from models import Classifier
-from models.locks import module_lock
+from whylabel.explainers.base import Attribution, Explainer, Job, Param, Progress, shown
+from whylabel.explainers.hooks import no_leaked_hooks
+from whylabel.explainers.registry import get
+from whylabel.models import Classifier
+from whylabel.models.locks import module_lock
 
 SEED = Param("seed", 0, "Random seed for the methods that sample.", low=0, high=2**32 - 1)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One map asked for, every part checked and resolved: what `run`, the trust checks and the evidence take.
+
+    `target` and `contrast` are class indices; `params` holds every parameter of the method, defaults filled in
+    (the seed apart). Build one with `Request.make`, which refuses bad input with a ValueError before any work.
+    """
+
+    clf: Classifier
+    image: Image.Image
+    method: str
+    target: int
+    contrast: int | None = None
+    seed: int = 0
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def make(
+        cls,
+        clf: Classifier,
+        img: Image.Image,
+        method: str,
+        target: int | str | None = None,
+        contrast: int | str | None = None,
+        seed: int = 0,
+        **params: Any,
+    ) -> Request:
+        """Check and resolve a request: target None is the top-1 class; `contrast` asks "why target rather than B"."""
+        explainer = get(method)
+        check_inputs(clf, img, None)
+        resolved = explainer.resolve(params, clf.input_size)
+        seed = check_seed(seed)
+        index = clf.resolve_target(target, img)
+        versus = resolve_contrast(clf, img, contrast, index)
+        return cls(clf, img, method, index, versus, seed, MappingProxyType(resolved))
+
+    @property
+    def explainer(self) -> type[Explainer]:
+        return get(self.method)
+
+    def with_seed(self, seed: int) -> Request:
+        return dataclasses.replace(self, seed=check_seed(seed))
+
+    def with_model(self, clf: Classifier) -> Request:
+        """The same request of another classifier with the same labels (a randomised copy, say)."""
+        return dataclasses.replace(self, clf=clf)
+
+    def uses_randomness(self) -> bool:
+        return self.explainer.uses_randomness(self.params)
+
+
+def run(request: Request, progress: Progress | None = None) -> Attribution:
+    """The map for a request; `progress` hears the fraction done (a replaced page run may stop there)."""
+    check_inputs(request.clf, request.image, progress)
+    cls, clf = request.explainer, request.clf
+    pixels = clf.input_image(request.image)
+    pixels.flags.writeable = False
+    params = dict(request.params)
+    job = Job(clf, pixels, request.target, request.seed, params, progress or (lambda _: None), request.contrast)
+    start = time.perf_counter()
+    if cls.runs_module:
+        with module_lock(clf.module), no_leaked_hooks(clf.module):
+            heatmap, extras = cls().compute(job)
+    else:  # engine passes only: no hooks, no lock, so a long LIME run holds up nobody
+        heatmap, extras = cls().compute(job)
+    seconds = time.perf_counter() - start
+    return Attribution(
+        method=request.method,
+        target=request.target,
+        label=clf.labels[request.target],
+        heatmap=_check_map(heatmap, pixels.shape[:2], request.method),
+        params={**params, "seed": request.seed},
+        seconds=seconds,
+        signed=cls.signed,
+        score=cls.score,
+        extras=extras,
+        contrast=request.contrast,
+        contrast_label=None if request.contrast is None else clf.labels[request.contrast],
+        request=request,
+    )
 
 
 def explain(
@@ -33,35 +122,9 @@ def explain(
     score(target) - score(contrast), in the method's score (logit or probability).
     Raises ValueError for an unknown method, a bad parameter value, or a target or contrast outside the labels.
     """
-    cls = get(method)
-    check_inputs(clf, img, progress)
-    resolved = cls.resolve(params, clf.input_size)
-    seed = check_seed(seed)
-    index = clf.resolve_target(target, img)
-    versus = resolve_contrast(clf, img, contrast, index)
-    pixels = clf.input_image(img)
-    pixels.flags.writeable = False
-    job = Job(clf, pixels, index, seed, resolved, progress or (lambda _: None), versus)
-    start = time.perf_counter()
-    if cls.runs_module:
-        with module_lock(clf.module), no_leaked_hooks(clf.module):
-            heatmap, extras = cls().compute(job)
-    else:  # engine passes only: no hooks, no lock, so a long LIME run holds up nobody
-        heatmap, extras = cls().compute(job)
-    seconds = time.perf_counter() - start
-    return Attribution(
-        method=method,
-        target=index,
-        label=clf.labels[index],
-        heatmap=_check_map(heatmap, pixels.shape[:2], method),
-        params={**resolved, "seed": seed},
-        seconds=seconds,
-        signed=cls.signed,
-        score=cls.score,
-        extras=extras,
-        contrast=versus,
-        contrast_label=None if versus is None else clf.labels[versus],
-    )
+    get(method)
+    check_inputs(clf, img, progress)  # the same refusals in the same order as before any work
+    return run(Request.make(clf, img, method, target, contrast, seed, **params), progress)
 
 
 def resolve_contrast(clf: Classifier, img: Image.Image, contrast: int | str | None, target: int) -> int | None:
@@ -90,6 +153,13 @@ def check_inputs(clf: Classifier, img: Any, progress: Any) -> None:
         raise ValueError(f"img must be a PIL image (see models.open_image); got {shown(img)}")
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a function of one float, or None; got {shown(progress)}")
+
+
+def check_request(request: Any) -> Request:
+    """ValueError unless `request` is a `Request` (from `Request.make`)."""
+    if not isinstance(request, Request):
+        raise ValueError(f"request must be an explainers.Request (see Request.make); got {shown(request)}")
+    return request
 
 
 def _check_map(heatmap: np.ndarray, shape: tuple[int, ...], method: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from explainers.base import Job
+from whylabel.explainers.base import Job
 
 IMAGES_PER_CALL = 16
 """Images a perturbation method hands over per call (Captum's occlusion windows, SHAP's masks). Fixed, not the

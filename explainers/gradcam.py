@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
 
-from explainers.base import Explainer, Job, Param
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.registry import register
 
 LAYERS = ("last", "second last", "third last", "middle")
 SCRIPTED = (

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from explainers.base import Explainer, Job
-from explainers.gradcam import SCRIPTED
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job
+from whylabel.explainers.gradcam import SCRIPTED
+from whylabel.explainers.registry import register
 
 IGNORED = (torch.nn.ReLU6, torch.nn.Hardtanh, torch.nn.LeakyReLU, torch.nn.SiLU, torch.nn.GELU, torch.nn.ELU)
 """Activations Captum's guided backprop does not modify: only `torch.nn.ReLU` modules get the guided rule."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 
-from explainers.base import Explainer, Job, Param
-from explainers.fill import hidden_value
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.hide import hidden_image
+from whylabel.explainers.registry import register
 
 BASELINES = ("black", "blur", "noise")
 BATCH = 16
@@ -35,6 +36,10 @@ class IntegratedGradients(Explainer):
         Param("steps", 200, "Points on the path; fewer leave a larger completeness gap.", low=2, high=1000),
     )
 
+    @classmethod
+    def uses_randomness(cls, params: Mapping[str, Any]) -> bool:
+        return params["baseline"] == "noise"  # the noise image is drawn from the seed
+
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor()
         baseline = job.clf.to_tensor(baseline_pixels(np.asarray(job.pixels), job.params["baseline"], job.seed))
@@ -55,4 +60,4 @@ def baseline_pixels(pixels: np.ndarray, kind: str, seed: int) -> np.ndarray:
     """The path's starting image, in model-view pixels: black, heavily blurred, or uniform noise (seeded)."""
     if kind == "noise":
         return np.random.default_rng(seed).uniform(0, 255, pixels.shape).astype(np.float32)
-    return hidden_value(pixels, kind)
+    return hidden_image(pixels, kind)

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 from lime import lime_image
 
-from explainers.base import Explainer, Job, Param
-from explainers.forward import Counter, probabilities
-from explainers.registry import register
-from explainers.superpixels import ALGORITHMS, segment
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.forward import Counter, probabilities
+from whylabel.explainers.hide import fill_param, hidden_image, hide_segments
+from whylabel.explainers.registry import register
+from whylabel.explainers.superpixels import ALGORITHMS, segment
 
-HIDE_COLOURS: dict[str, int | None] = {"mean": None, "grey": 128, "black": 0}
 CHUNK = 16
 """Perturbed images built at a time; the engine splits them into its own batches."""
 
@@ -23,10 +23,15 @@ class VectorisedLimeImageExplainer(lime_image.LimeImageExplainer):
 
     lime 0.2.0.1 builds each perturbed image in Python (a deep copy, then one mask per hidden superpixel)
     and prints a tqdm bar it cannot silence: about 0.5 ms per sample here, a third of the model's time
-    per image on the fast engine. This draws the same random numbers from the same generator, so the
-    explanation is identical to lime's for the same seed (a test checks it), and builds each chunk of
-    images with one masked copy, in float32 as the engine takes them.
+    per image on the fast engine. This draws the same random numbers from the same generator, so for the
+    same hidden image the explanation is identical to lime's for the same seed (a test checks it), and
+    builds each chunk of images with whylabel's one hiding mechanism (`hide_segments`), in float32 as the
+    engine takes them. The hidden image is ours (`hidden`, from the `fill`), not lime's `hide_color`.
     """
+
+    def __init__(self, hidden: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden = hidden
 
     def data_labels(
         self,
@@ -40,14 +45,10 @@ class VectorisedLimeImageExplainer(lime_image.LimeImageExplainer):
         n_features = np.unique(segments).shape[0]
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
         data[0, :] = 1
-        image32, fudged32 = image.astype(np.float32), fudged_image.astype(np.float32)
-        labels = []
-        for start in range(0, num_samples, batch_size):
-            rows = data[start : start + batch_size]
-            images = np.empty((len(rows), *image.shape), np.float32)
-            images[:] = fudged32
-            np.copyto(images, image32, where=rows[:, segments].astype(bool)[..., None])
-            labels.append(classifier_fn(images))
+        labels = [
+            classifier_fn(hide_segments(image, segments, data[start : start + batch_size], self.hidden))
+            for start in range(0, num_samples, batch_size)
+        ]
         return data, np.concatenate(labels)
 
 
@@ -76,19 +77,20 @@ class Lime(Explainer):
             high=500,
         ),
         Param("samples", 400, "Perturbed images the surrogate is fitted on.", low=10, high=10000),
-        Param("hide_colour", "mean", "Fill for hidden superpixels.", choices=tuple(HIDE_COLOURS)),
+        fill_param("mean"),
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         p = job.params
         segments = segment(np.asarray(job.pixels), p["segmentation"], p["n_segments"], job.seed)
         counter = Counter(job, p["samples"])
-        explanation = VectorisedLimeImageExplainer(random_state=job.seed).explain_instance(
+        hidden = hidden_image(job.pixels, p["fill"], segments)
+        explanation = VectorisedLimeImageExplainer(hidden, random_state=job.seed).explain_instance(
             np.array(job.pixels),
             lambda images: probabilities(job, images, counter),
             labels=(job.target,),
             top_labels=None,
-            hide_color=HIDE_COLOURS[p["hide_colour"]],
+            hide_color=0,  # lime's own fill is unused: `hidden` is
             num_features=int(segments.max()) + 1,
             num_samples=p["samples"],
             batch_size=CHUNK,

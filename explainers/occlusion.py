@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
-from explainers.base import Explainer, Job, Param
-from explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
+from whylabel.explainers.registry import register
 
 GREY = 128
 

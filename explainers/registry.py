@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explainers.base import Explainer, shown
+from whylabel.explainers.base import Explainer, shown
 
 REGISTRY: dict[str, type[Explainer]] = {}
 

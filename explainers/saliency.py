@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from captum.attr import Saliency as CaptumSaliency
 
-from explainers.base import Explainer, Job
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job
+from whylabel.explainers.registry import register
 
 
 @register

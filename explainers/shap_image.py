@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 import numpy as np
 import shap
 
-from explainers.base import Explainer, Job, Param
-from explainers.fill import FILLS, hidden_value
-from explainers.forward import IMAGES_PER_CALL, Counter, probabilities
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, probabilities
+from whylabel.explainers.hide import PLAIN_FILLS, fill_param, hidden_image
+from whylabel.explainers.registry import register
 
 
 class ImageMasker(shap.maskers.Image):
@@ -49,19 +52,42 @@ class Shap(Explainer):
     score = "probability"
     params = (
         Param("evaluations", 100, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
-        Param("mask", "blur", "What hidden pixels are replaced with.", choices=FILLS),
+        fill_param("blur", PLAIN_FILLS),
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         image = np.asarray(job.pixels, dtype=np.float32)
-        masker = ImageMasker(hidden_value(image, job.params["mask"]), image.shape)
+        masker = ImageMasker(hidden_image(image, job.params["fill"]), image.shape)
         counter = Counter(job, job.params["evaluations"])
 
         def predict(images: np.ndarray) -> np.ndarray:
             return probabilities(job, np.asarray(images), counter)[:, [job.target]]
 
         explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
-        result = explainer(image[None], max_evals=job.params["evaluations"], batch_size=IMAGES_PER_CALL, silent=True)
+        evaluations = job.params["evaluations"]
+        with fixed_tie_breaks():
+            result = explainer(image[None], max_evals=evaluations, batch_size=IMAGES_PER_CALL, silent=True)
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         return values, {"base_value": base, "evaluations": counter.done}
+
+
+TIE_BREAKS = threading.Lock()
+
+
+@contextmanager
+def fixed_tie_breaks() -> Iterator[None]:
+    """numpy's global generator seeded with a constant for one SHAP search, then put back as it was.
+
+    shap's Partition explainer breaks ties between equally important regions with `np.random.randn()` (its `seed`
+    is not passed on to it), so on an image where regions tie, which one it refined first, and so the map, changed
+    from run to run with whatever state other code had left that generator in: for one seed as for several, in a
+    method that uses no randomness. The lock keeps two SHAP runs from drawing from it in turn.
+    """
+    with TIE_BREAKS:
+        state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import NoiseTunnel, Saliency
 
-from explainers.base import Explainer, Job, Param
-from explainers.registry import register
+from whylabel.explainers.base import Explainer, Job, Param
+from whylabel.explainers.registry import register
 
 BATCH = 8
 """Noisy copies per forward and backward pass."""
@@ -33,6 +34,10 @@ class SmoothGrad(Explainer):
         Param("noise", 0.15, "Noise standard deviation, as a fraction of the input's range.", low=0.0, high=1.0),
         Param("samples", 25, "Noisy copies averaged.", low=1, high=500),
     )
+
+    @classmethod
+    def uses_randomness(cls, params: Mapping[str, Any]) -> bool:
+        return params["noise"] > 0  # no noise, no draw: plain saliency
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor()

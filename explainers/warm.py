@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explainers.explain import explain
-from models import from_module
+from whylabel.explainers.explain import explain
+from whylabel.models import from_module
 
 SIZE = 16
 

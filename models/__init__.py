@@ -3,11 +3,11 @@
 This package knows nothing of explainers or Streamlit.
 """
 
-from models.classifier import Classifier, Prediction, from_module
-from models.images import ImageError, open_image
-from models.registry import available, default_image_for, load
-from models.samples import sample_image, samples
-from models.user import ARCHITECTURES, ModelError, check_model, load_user_model, read_labels
+from whylabel.models.classifier import Classifier, Prediction, from_module
+from whylabel.models.images import ImageError, open_image
+from whylabel.models.registry import available, default_image_for, load
+from whylabel.models.samples import sample_image, samples
+from whylabel.models.user import ARCHITECTURES, ModelError, check_model, load_user_model, read_labels
 
 __all__ = [
     "ARCHITECTURES",

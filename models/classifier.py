@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.engine import BACKENDS, Engine, build, check_batch_size
-from models.locks import module_lock
+from whylabel.models.engine import BACKENDS, Engine, build, check_batch_size
+from whylabel.models.locks import module_lock
 
 
 @dataclass(frozen=True)

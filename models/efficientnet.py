@@ -7,8 +7,8 @@ import importlib
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-from models.classifier import Classifier
-from models.labels import imagenet_labels
+from whylabel.models.classifier import Classifier
+from whylabel.models.labels import imagenet_labels
 
 INPUT_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from models.locks import module_lock
+from whylabel.models.locks import module_lock
 
 if TYPE_CHECKING:
-    from models.classifier import Classifier
+    from whylabel.models.classifier import Classifier
 
 
 BACKENDS = ("auto", "onnxruntime", "torch")

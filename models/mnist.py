@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.classifier import Classifier
+from whylabel.models.classifier import Classifier
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = resources.files("whylabel") / "assets"
+"""Package data: the repository's assets/ folder, installed inside the wheel as whylabel/assets/."""
 WEIGHTS = ASSETS / "mnist_cnn.pt"
 METRICS = ASSETS / "mnist_cnn.json"
 MEAN, STD = 33.3 / 255, 78.6 / 255
@@ -55,10 +57,10 @@ def wrap(module: nn.Module) -> Classifier:
 
 def load_mnist() -> Classifier:
     """The trained digit classifier from `assets/`."""
-    if not WEIGHTS.exists():
+    if not WEIGHTS.is_file():
         raise FileNotFoundError(f"{WEIGHTS} is missing: run `make train-mnist` to create it")
     module = MnistCNN()
-    module.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
+    module.load_state_dict(torch.load(io.BytesIO(WEIGHTS.read_bytes()), map_location="cpu", weights_only=True))
     module.requires_grad_(False)
     return wrap(module.eval())
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache, partial
 
-from models.classifier import Classifier
-from models.efficientnet import INPUT_SIZES, load_efficientnet
-from models.mnist import load_mnist
+from whylabel.models.classifier import Classifier
+from whylabel.models.efficientnet import INPUT_SIZES, load_efficientnet
+from whylabel.models.mnist import load_mnist
 
 LOADERS: dict[str, Callable[[], Classifier]] = {
     **{name: partial(load_efficientnet, name) for name in INPUT_SIZES},

@@ -36,7 +36,7 @@ def _grace_hopper() -> np.ndarray:
 
 def _digit(digit: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from models.mnist import digits, split
+        from whylabel.models.mnist import digits, split
 
         images, labels = digits()
         test = split()[1]

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.classifier import Classifier, from_module
-from models.efficientnet import INPUT_SIZES, build_efficientnet, wrap_efficientnet
-from models.labels import distinct_names
-from models.locks import module_lock
-from models.mnist import MnistCNN, wrap
+from whylabel.models.classifier import Classifier, from_module
+from whylabel.models.efficientnet import INPUT_SIZES, build_efficientnet, wrap_efficientnet
+from whylabel.models.labels import distinct_names
+from whylabel.models.locks import module_lock
+from whylabel.models.mnist import MnistCNN, wrap
 
 MAX_INPUT_SIZE = 1024
 """The largest input size accepted for an uploaded model, in pixels."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models import mnist
+from whylabel.models import mnist
 
 
 def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-import models
-from models import Classifier
+from whylabel import models
+from whylabel.models import Classifier
 
 LABELS = ("cat", "dog", "fish")
 

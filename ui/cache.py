@@ -15,10 +15,9 @@ from typing import Any, NamedTuple
 import streamlit as st
 from PIL import Image
 
-import explainers
-import models
-from explainers.base import Progress
-from ui import runs
+from whylabel import explainers, models, trust
+from whylabel.explainers.base import Progress
+from whylabel.ui import runs
 
 MAX_ATTRIBUTIONS = 512
 
@@ -126,6 +125,6 @@ def describe(key: Key) -> str:
     return f"{key.method} for {key.model} on {image}"
 
 
-def faithfulness(key: Key, clf: models.Classifier, image: Image.Image, att: explainers.Attribution) -> dict:
+def faithfulness(key: Key, att: explainers.Attribution) -> dict:
     """Deletion and insertion scores of an attribution, cached beside it on the same key."""
-    return attribution_store().get_or_compute(("faithfulness", *key), lambda: explainers.evaluate(clf, image, att))
+    return attribution_store().get_or_compute(("faithfulness", *key), lambda: trust.evaluate(att))

@@ -8,18 +8,14 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-import explainers
-import models
-from explainers import render, trust
-from explainers.render import Display
-from ui import cache, runs
-from ui.controls import Picked
+from whylabel import explainers, models, render, trust
+from whylabel.render import Display
+from whylabel.trust.stability import SEEDS
+from whylabel.ui import cache, runs
+from whylabel.ui.controls import Picked
 
-SEEDS = (0, 1, 2)
-PASSES = 0.5
 ASKED = "checks.asked"
 """Session state: the checks this session ran (store keys)."""
-"""|Spearman| below this after full randomisation: the map depends on the model's weights."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +56,6 @@ def shown(store_key: tuple, asked: frozenset | None = None) -> Any | None:
     )
 
 
-def rerun_params(att: explainers.Attribution) -> dict[str, Any]:
-    """The parameters that re-create `att` with another seed or model (the contrast class included)."""
-    return {**{name: value for name, value in att.params.items() if name != "seed"}, "contrast": att.contrast}
-
-
 def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     st.markdown("Sanity check: randomised weights (Adebayo et al., 2018)")
     st.caption(
@@ -80,12 +71,9 @@ def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
             store_key,
             runs.logged_call(
                 f"sanity check of {cache.describe(key)}",
-                lambda: trust.sanity_cascade(
-                    view.clf, view.picked.image, att.method, att.target, att.params["seed"],
-                    trust.cascade_depths(view.clf), progress=bar, **rerun_params(att),
-                ),
+                lambda: trust.sanity_cascade(att.request, trust.cascade_depths(view.clf), progress=bar),
             ),
-        )  # fmt: skip
+        )
         slot.empty()
         asked(store_key)
     steps = shown(store_key)
@@ -102,18 +90,19 @@ def sanity(view: View, att: explainers.Attribution, key: cache.Key) -> None:
         st.caption(f"All {full['layers']} layers with weights randomised.")
     with cascade:
         st.plotly_chart(render.cascade_figure(steps), key="check.sanity.cascade")
-    verdict = (
-        "passes: the map depends on the model's weights"
-        if abs(full["correlation"]) < PASSES
-        else "fails: the map barely changes when the model is destroyed"
+    verdict = trust.verdict(full["correlation"])
+    st.caption(
+        f"Spearman with the trained model's map: **{full['correlation']:.2f}**, {verdict.says} ({verdict.rule})."
     )
-    st.caption(f"Spearman with the trained model's map: **{full['correlation']:.2f}**, {verdict}.")
 
 
 def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
     st.markdown(f"Stability over seeds {', '.join(map(str, SEEDS))}")
-    if not explainers.get(att.method).stochastic:
-        st.caption("This method uses no randomness: every seed gives the same map (stability 1.0).")
+    if not att.request.uses_randomness():
+        st.caption(
+            "This method uses no randomness with these settings: every seed gives the same map (stability 1.0, "
+            "held by a test that runs the seeds)."
+        )
         return
     store_key = ("stability", *key)
     if st.button(f"Run {len(SEEDS)} seeds", key="check.stability"):
@@ -123,9 +112,7 @@ def stability(view: View, att: explainers.Attribution, key: cache.Key) -> None:
             store_key,
             runs.logged_call(
                 f"stability of {cache.describe(key)}",
-                lambda: trust.stability_details(
-                    view.clf, view.picked.image, att.method, SEEDS, att.target, progress=bar, **rerun_params(att)
-                ),
+                lambda: trust.stability_details(att.request, SEEDS, progress=bar),
             ),
         )
         slot.empty()

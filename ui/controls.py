@@ -9,11 +9,10 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-import explainers
-import models
-from explainers.base import Param
-from explainers.render import Display
-from ui import cache, own_model
+from whylabel import explainers, models
+from whylabel.explainers.base import Param
+from whylabel.render import Display
+from whylabel.ui import cache, own_model
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_MB = 25

@@ -7,12 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-import evidence
-import explainers
-import models
-from evidence.record import image_hash
-from ui import cache, checks
-from ui.controls import Picked, Target
+from whylabel import evidence, explainers, models, trust
+from whylabel.evidence.record import image_hash
+from whylabel.render import Display
+from whylabel.ui import cache, checks
+from whylabel.ui.controls import Picked, Target
 
 
 def trust_scores(att: explainers.Attribution, key: cache.Key, asked: frozenset) -> dict[str, Any]:
@@ -20,7 +19,7 @@ def trust_scores(att: explainers.Attribution, key: cache.Key, asked: frozenset) 
     scores = dict(cache.attribution_store().peek(("faithfulness", *key)) or {})
     steps = checks.shown(("sanity", *key), asked)
     if steps:
-        scores["sanity"] = float(steps[-1]["correlation"])
+        scores["sanity"] = trust.verdict(steps[-1]["correlation"])
     details = checks.shown(("stability", *key), asked)
     if details:
         scores["stability"] = float(details["spearman"])
@@ -33,6 +32,7 @@ def bundle(
     target: Target,
     done: list[tuple[explainers.Attribution, Any]],
     asked: frozenset = frozenset(),
+    display: Display | None = None,
 ) -> bytes:
     """The zip, built when the button is clicked, from what is already computed (nothing is recomputed)."""
     image_sha = picked.key.removeprefix("upload:") if picked.key.startswith("upload:") else None
@@ -49,6 +49,7 @@ def bundle(
         contrast=target.contrast,
         attributions=[att for att, _ in done],
         scores={att.method: trust_scores(att, key, asked) for att, key in done},
+        display=display or Display(),
     )
     return evidence.zip_bytes(evidence.files(found), folder=stem(picked.name))
 
@@ -58,11 +59,11 @@ def stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("_") or "image"
 
 
-def download(clf: models.Classifier, picked: Picked, target: Target, done: list) -> None:
+def download(clf: models.Classifier, picked: Picked, target: Target, done: list, display: Display) -> None:
     asked = checks.asked_keys()
     st.download_button(
         "Download evidence",
-        data=lambda: bundle(clf, picked, target, done, asked),
+        data=lambda: bundle(clf, picked, target, done, asked, display),
         file_name=f"whylabel-{stem(picked.name)}.zip",
         mime="application/zip",
         on_click="ignore",

@@ -9,9 +9,9 @@ from typing import Any
 
 import streamlit as st
 
-import models
-from models.user import MAX_INPUT_SIZE, digest
-from ui import cache
+from whylabel import models
+from whylabel.models.user import MAX_INPUT_SIZE, digest
+from whylabel.ui import cache
 
 OWN = "Your own model (upload)"
 MAX_MODEL_MB = 100

@@ -7,12 +7,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-import explainers
-import models
-from explainers import render
-from explainers.render import Display
-from ui import cache, checks, export, runs
-from ui.controls import Picked, Target
+from whylabel import explainers, models, render, trust
+from whylabel.render import Display
+from whylabel.ui import cache, checks, export, runs
+from whylabel.ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
 
@@ -86,7 +84,7 @@ def explanations(clf: models.Classifier, picked: Picked, target: Target, run: di
         agreement([att for _, att, _ in done])
     if done:
         checks.section(checks.View(clf, picked, pixels, display), [(att, key) for _, att, key in done])
-        export.download(clf, picked, target, [(att, key) for _, att, key in done])
+        export.download(clf, picked, target, [(att, key) for _, att, key in done], display)
 
 
 def agreement(atts: list[explainers.Attribution]) -> None:
@@ -96,14 +94,14 @@ def agreement(atts: list[explainers.Attribution]) -> None:
         "0 unrelated, below 0 opposite. Methods that disagree cannot all be describing the model faithfully."
     )
     titles = [explainers.get(att.method).title for att in atts]
-    matrix = explainers.trust.agreement([att.heatmap for att in atts])
+    matrix = trust.agreement([att.heatmap for att in atts])
     with st.columns(2)[0]:  # a small matrix: half the page is wide enough for eight methods
         st.plotly_chart(render.agreement_figure(titles, matrix), key="agreement")
 
 
 def faithfulness(clf: models.Classifier, picked: Picked, att: explainers.Attribution, key: cache.Key) -> None:
     try:
-        scores = cache.faithfulness(key, clf, picked.image, att)
+        scores = cache.faithfulness(key, att)
     except Exception as err:  # scores are extra: a failure says why and leaves the map standing
         st.warning(f"Faithfulness could not be scored: {err}")
         return

@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import explainers
-from ui.own_model import OWN
+from whylabel import explainers, trust
+from whylabel.ui.own_model import OWN
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 METHODS = ["saliency", "occlusion", "lime", "shap"]
@@ -439,7 +439,7 @@ def test_the_agreement_matrix_compares_every_pair_of_panels(default_view: AppTes
     np.testing.assert_allclose(np.diag(matrix), 1.0)
     np.testing.assert_allclose(matrix, matrix.T)
     raw = [plotly_array(heatmap_trace(figure)["customdata"]) for figure in heatmaps(at).values()]
-    np.testing.assert_allclose(matrix, explainers.trust.agreement(raw), atol=1e-6)
+    np.testing.assert_allclose(matrix, trust.agreement(raw), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- trust checks

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-import explainers
 from bench import convergence
 from bench import run as bench
-from explainers.occlusion import evaluations
+from whylabel import explainers
+from whylabel.explainers.occlusion import evaluations
 
 
 @pytest.fixture(scope="module")

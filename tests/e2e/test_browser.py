@@ -317,8 +317,7 @@ def computations(log: Path, image: Path) -> list[tuple[str, str]]:
 def test_two_sessions_at_once_each_get_their_own_correct_maps(
     browser: Browser, server: str, server_log: Path, tmp_path
 ):
-    import explainers
-    import models
+    from whylabel import explainers, models
 
     photos = {
         "astronaut.png": save_photo(skimage.data.astronaut(), tmp_path / "astronaut.png"),

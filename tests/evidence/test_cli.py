@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from evidence import cli
+from whylabel import models
+from whylabel.evidence import cli
 
 WHYLABEL = Path(sys.executable).with_name("whylabel")
 FAST = ["--model", "mnist_cnn", "--methods", "saliency,occlusion,lime"]

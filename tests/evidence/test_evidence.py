@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import evidence
-import models
-from evidence.bundle import heatmaps_npz
+from whylabel import evidence, models
+from whylabel.evidence.bundle import heatmaps_npz
 
 METHODS = ["saliency", "occlusion", "lime", "shap"]
 FAST = {"lime": {"samples": 60}, "shap": {"evaluations": 40}}
@@ -189,7 +188,8 @@ def test_the_zip_holds_the_files_and_is_the_same_for_the_same_files(bundle):
 
 
 FRESH = """
-import json, sys, models, evidence
+import json, sys
+from whylabel import evidence, models
 name, image, methods = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 found = evidence.collect(models.load(name), models.sample_image(image), methods, seed=5, score=False)
 print(json.dumps({m["name"]: m["heatmap_sha256"] for m in found.record()["methods"]}))

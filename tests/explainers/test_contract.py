@@ -11,11 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-import explainers
-import models
-from explainers import registry
-from explainers.base import Explainer, Job
-from explainers.hooks import hook_ids, no_leaked_hooks
+from whylabel import explainers, models
+from whylabel.explainers import registry
+from whylabel.explainers.base import Explainer, Job
+from whylabel.explainers.hooks import hook_ids, no_leaked_hooks
 
 INPUT_SIZE = 16
 METHODS = explainers.available()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import explainers
-import models
-from explainers import trust
-from explainers.forward import softmax
+from whylabel import explainers, models, trust
+from whylabel.explainers.forward import softmax
 
 A, B = 0, 2
 
@@ -63,7 +61,7 @@ def test_a_method_linear_in_the_score_gives_the_difference_of_the_two_maps(tiny_
 def test_shap_rather_than_b_adds_up_to_the_change_in_the_probability_difference(tiny_clf, noise_image):
     img = noise_image(16, 16, seed=3)
 
-    att = explainers.explain(tiny_clf, img, "shap", target=A, contrast=B, evaluations=40, mask="black")
+    att = explainers.explain(tiny_clf, img, "shap", target=A, contrast=B, evaluations=40, fill="black")
 
     p_image = softmax(tiny_clf.logits(tiny_clf.input_image(img)).numpy())[0]
     p_hidden = softmax(tiny_clf.logits(np.zeros((16, 16, 3), np.uint8)).numpy())[0]
@@ -110,7 +108,7 @@ def test_faithfulness_curves_follow_the_probability_difference(tiny_clf, noise_i
     img = noise_image(16, 16)
     att = explainers.explain(tiny_clf, img, "saliency", target=A, contrast=B)
 
-    scores = explainers.evaluate(tiny_clf, img, att, steps=4, fill="black")
+    scores = trust.evaluate(att, steps=4, fill="black")
 
     p_image = softmax(tiny_clf.logits(tiny_clf.input_image(img)).numpy())[0]
     p_black = softmax(tiny_clf.logits(np.zeros((16, 16, 3), np.uint8)).numpy())[0]
@@ -123,9 +121,12 @@ def test_faithfulness_curves_follow_the_probability_difference(tiny_clf, noise_i
 def test_sanity_and_stability_keep_the_contrast(tiny_clf, noise_image):
     img = noise_image(16, 16)
 
-    steps = trust.sanity_cascade(tiny_clf, img, "saliency", target=A, depths=[1], contrast=B)
+    request = explainers.Request.make(tiny_clf, img, "saliency", target=A, contrast=B)
+    steps = trust.sanity_cascade(request, depths=[1])
     randomised = explainers.explain(trust.randomised(tiny_clf, 1), img, "saliency", target=A, contrast=B)
-    stability = trust.stability(tiny_clf, img, "lime", target=A, contrast=B, samples=20, n_segments=6)
+    stability = trust.stability(
+        explainers.Request.make(tiny_clf, img, "lime", target=A, contrast=B, samples=20, n_segments=6)
+    )
 
     np.testing.assert_array_equal(steps[0]["heatmap"], randomised.heatmap)
     assert 0.0 <= stability <= 1.0

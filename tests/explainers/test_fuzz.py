@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import explainers
-import models
-from explainers.base import Param
+from whylabel import explainers, models
+from whylabel.explainers.base import Param
 
 SIZE = 12
 LABELS = ("cat", "dog", "fish")

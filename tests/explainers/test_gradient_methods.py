@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import explainers
-import models
+from whylabel import explainers, models
 
 
 @pytest.mark.parametrize("target", [0, 2])
@@ -71,7 +70,7 @@ def test_smoothgrad_noise_changes_the_map_of_a_nonlinear_model(tiny_clf, noise_i
 
 
 def test_the_caption_states_the_completeness_gap(tiny, noise_image):
-    from explainers import render
+    from whylabel import render
 
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
     att = explainers.explain(clf, noise_image(16, 16), "integrated_gradients", target=0, steps=4)

@@ -17,7 +17,7 @@ LIMIT_BYTES = 2 * 1024**3
 
 DEFAULT_VIEW = """
 import json
-import explainers, models
+from whylabel import explainers, models, trust
 
 clf = models.load("efficientnet_lite2")
 clf.engine()  # export, check and batch-size calibration, as the page does on load
@@ -25,8 +25,8 @@ image = models.sample_image("chelsea (cat)")
 clf.predict(image)
 methods = [name for name in explainers.available() if explainers.get(name).default_on]
 atts = [explainers.explain(clf, image, method) for method in methods]
-scores = [explainers.evaluate(clf, image, att) for att in atts]
-explainers.trust.agreement([att.heatmap for att in atts])
+scores = [trust.evaluate(att) for att in atts]
+trust.agreement([att.heatmap for att in atts])
 # The kernel's high-water mark of this process's own memory. Not getrusage's ru_maxrss: that is kept across
 # exec, so it would count the memory of the pytest process this one was started from.
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())

@@ -6,6 +6,7 @@ checked without a new test. Expected range texts are built from each Param's own
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -13,12 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-import explainers
-import models
-from explainers import trust
-from explainers.base import Param
-from explainers.faithfulness import curve
-from explainers.render import Display
+from whylabel import explainers, models, trust
+from whylabel.explainers.base import Param
+from whylabel.render import Display
+from whylabel.trust.faithfulness import curve
 
 INPUT_SIZE = 16
 METHODS = explainers.available()
@@ -255,29 +254,30 @@ def attribution(tiny_clf, photo) -> explainers.Attribution:
 
 
 @pytest.mark.parametrize("steps", [0, -1, 101, 1.5, math.nan, "20", None, True])
-def test_evaluate_refuses_steps_outside_1_to_100(tiny_clf, photo, attribution, steps):
+def test_evaluate_refuses_steps_outside_1_to_100(attribution, steps):
     with pytest.raises(ValueError, match=r"^steps must be a whole number between 1 and 100; got "):
-        explainers.evaluate(tiny_clf, photo, attribution, steps=steps)
+        trust.evaluate(attribution, steps=steps)
 
 
 @pytest.mark.parametrize("fill", ["pink", "", None, 0, ["blur"]])
-def test_evaluate_refuses_an_unknown_fill(tiny_clf, photo, attribution, fill):
+def test_evaluate_refuses_an_unknown_fill(attribution, fill):
     with pytest.raises(ValueError, match=r"^fill must be one of blur, grey, black; got "):
-        explainers.evaluate(tiny_clf, photo, attribution, fill=fill)
+        trust.evaluate(attribution, fill=fill)
 
 
-def test_evaluate_accepts_its_bounds(tiny_clf, photo, attribution):
+def test_evaluate_accepts_its_bounds(attribution):
     for steps in (1, 100):
-        scores = explainers.evaluate(tiny_clf, photo, attribution, steps=steps)
+        scores = trust.evaluate(attribution, steps=steps)
         assert len(scores["curves"]["deletion"].fractions) == steps + 1
 
 
-def test_evaluate_refuses_a_map_that_is_not_of_this_model(tiny, tiny_clf, photo, attribution):
+def test_evaluate_refuses_a_map_that_explain_did_not_make(attribution):
     with pytest.raises(ValueError, match="att must be an Attribution"):
-        explainers.evaluate(tiny_clf, photo, attribution.heatmap)
-    five = models.from_module(tiny.TinyConv(n_classes=5), list("abcde"), INPUT_SIZE, crop=1.0)
+        trust.evaluate(attribution.heatmap)
+    with pytest.raises(ValueError, match="att must be an Attribution"):
+        trust.evaluate(dataclasses.replace(attribution, request=None))  # drawn by hand: nothing to score against
     with pytest.raises(ValueError, match=r"target 4 is outside this model's labels: valid indices are 0\.\.2"):
-        explainers.evaluate(tiny_clf, photo, explainers.explain(five, photo, "saliency", target=4))
+        trust.evaluate(dataclasses.replace(attribution, target=4))
 
 
 @pytest.mark.parametrize(("mode", "steps"), [("sideways", 5), ("deletion", 0), ("insertion", 101)])
@@ -301,14 +301,14 @@ def test_sanity_depths_are_refused_before_any_run(counting, photo, depths):
     if depths == [TOO_DEEP]:
         depths = [layers + 1]
     with pytest.raises(ValueError, match=f"depths must be .*a whole number between 1 and {layers}"):
-        trust.sanity_cascade(clf, photo, "saliency", target=0, depths=depths)
+        trust.sanity_cascade(explainers.Request.make(clf, photo, "saliency", target=0), depths=depths)
     assert module.images == 0
 
 
 def test_sanity_needs_a_model_with_weights(tiny, photo):
     clf = models.from_module(tiny.TopLeftBrightness(), tiny.labels, INPUT_SIZE, crop=1.0)
     with pytest.raises(ValueError, match="needs a model with weights to randomise"):
-        explainers.sanity(clf, photo, "saliency", target=0)
+        trust.sanity(explainers.Request.make(clf, photo, "saliency", target=0))
 
 
 @pytest.mark.parametrize(
@@ -320,11 +320,11 @@ def test_sanity_needs_a_model_with_weights(tiny, photo):
         ({"samples": 0}, "samples must be a whole number between 10 and 10000"),
     ],
 )
-def test_sanity_refuses_what_explain_refuses(counting, photo, kwargs, expected):
+def test_a_request_refuses_what_explain_refuses_before_any_run(counting, photo, kwargs, expected):
     clf, module = counting
     call = {"method": "lime", "target": 0, **kwargs}
     with pytest.raises(ValueError) as info:
-        explainers.sanity(clf, photo, **call)
+        trust.sanity(explainers.Request.make(clf, photo, **call))
     assert expected in str(info.value)
     assert module.images == 0
 
@@ -334,7 +334,7 @@ def test_sanity_refuses_what_explain_refuses(counting, photo, kwargs, expected):
 def test_stability_refuses_bad_seeds_before_any_run(counting, photo, method, seeds):
     clf, module = counting
     with pytest.raises(ValueError, match=r"seeds must be a list of 2 to 20 seeds|two different seeds|seed must be"):
-        explainers.stability(clf, photo, method, seeds=seeds, target=0)
+        trust.stability(explainers.Request.make(clf, photo, method, target=0), seeds=seeds)
     assert module.images == 0
 
 
@@ -347,12 +347,11 @@ def test_stability_refuses_bad_seeds_before_any_run(counting, photo, method, see
         ({"target": 0, "window": 0}, "window must be a whole number between 1 and 16"),
     ],
 )
-def test_stability_of_a_deterministic_method_still_checks_its_inputs(tiny_clf, photo, kwargs, expected):
-    """It returns 1.0 without a run, but not for inputs a run would refuse."""
+def test_a_request_of_a_deterministic_method_checks_its_inputs(tiny_clf, photo, kwargs, expected):
     with pytest.raises(ValueError) as info:
-        explainers.stability(tiny_clf, photo, "occlusion", **kwargs)
+        trust.stability(explainers.Request.make(tiny_clf, photo, "occlusion", **kwargs))
     assert expected in str(info.value)
-    assert explainers.stability(tiny_clf, photo, "occlusion", target=0, contrast=1) == 1.0
+    assert trust.stability(explainers.Request.make(tiny_clf, photo, "occlusion", target=0, contrast=1)) == 1.0
 
 
 @pytest.mark.parametrize("steps", [0, 101, 2.5, "4"])

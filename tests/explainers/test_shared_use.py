@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import explainers
-import models
-from explainers.hooks import hook_ids
+from whylabel import explainers, models, trust
+from whylabel.explainers.hooks import hook_ids
 
 JOBS = [
     ("guided_backprop", {}),
@@ -146,12 +145,12 @@ def test_the_checks_report_the_share_of_all_their_runs(tiny, noise_image, check)
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
     reports: list[float] = []
     if check == "sanity":
-        explainers.trust.sanity_cascade(clf, noise_image(16, 16), "saliency", 1, depths=[1, 2], progress=reports.append)
+        request = explainers.Request.make(clf, noise_image(16, 16), "saliency", 1)
+        trust.sanity_cascade(request, depths=[1, 2], progress=reports.append)
         runs = 3  # the trained model and two randomised copies; saliency reports once, at its end
     else:
-        explainers.trust.stability_details(
-            clf, noise_image(16, 16), "lime", (0, 1), 1, progress=reports.append, samples=40
-        )
+        request = explainers.Request.make(clf, noise_image(16, 16), "lime", 1, samples=40)
+        trust.stability_details(request, (0, 1), progress=reports.append)
         runs = 2
     assert reports == sorted(reports) and reports[-1] == pytest.approx(1.0)
     for run in range(1, runs + 1):

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-import models
-from models import mnist
+from whylabel import models
+from whylabel.models import mnist
 
 # --- preprocessing ---------------------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-import models
-from models import images
+from whylabel import models
+from whylabel.models import images
 
 RNG = np.random.default_rng(0)
 PIXELS = RNG.integers(0, 256, (6, 10, 3), dtype=np.uint8)

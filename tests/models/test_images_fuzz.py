@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import models
+from whylabel import models
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::UserWarning:PIL\..*")  # Pillow's notes on corrupt files
 

@@ -18,12 +18,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-import explainers
-import models
-from explainers.trust import randomised
-from models import ModelError, engine
-from models.efficientnet import build_efficientnet, weights_file
-from models.mnist import MnistCNN
+from whylabel import explainers, models
+from whylabel.models import ModelError, engine
+from whylabel.models.efficientnet import build_efficientnet, weights_file
+from whylabel.models.mnist import MnistCNN
+from whylabel.trust import randomised
 
 LABELS = b"cat\ndog\nfish\n"
 SIZE = 16

@@ -6,10 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-import explainers
-from explainers import render
-from explainers.base import Attribution
-from explainers.render import Display
+from whylabel import explainers, render
+from whylabel.explainers.base import Attribution
+from whylabel.render import Display
 
 
 def attribution(heatmap, signed: bool = True, **overrides) -> Attribution:

@@ -10,13 +10,15 @@ random order rather than raster order, which would favour the top rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from explainers.base import Param
-from explainers.fill import FILL, hidden_value
-from explainers.forward import softmax
-from models import Classifier
+from whylabel.explainers.base import Attribution, Param, shown
+from whylabel.explainers.explain import Request
+from whylabel.explainers.forward import softmax
+from whylabel.explainers.hide import FILL, hidden_image, hide
+from whylabel.models import Classifier
 
 MODES = ("deletion", "insertion")
 MODE = Param("mode", "deletion", "Hide the pixels (deletion) or reveal them (insertion).", choices=MODES)
@@ -66,9 +68,7 @@ def curve(
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
     changed = rank.reshape(heatmap.shape)[None] < counts[:, None, None]  # (steps + 1, H, W)
-    image, hidden = np.asarray(pixels, np.float32), hidden_value(pixels, fill)
-    start, end = (image, hidden) if mode == "deletion" else (hidden, image)
-    images = np.where(changed[..., None], end, start)
+    images = hide(pixels, ~changed if mode == "deletion" else changed, hidden_image(pixels, fill))
     p = softmax(clf.engine().logits(images)).astype(np.float64)
     probabilities = p[:, target] - (0.0 if contrast is None else p[:, contrast])
     return Curve(mode=mode, fractions=counts / order.size, probabilities=probabilities)
@@ -85,3 +85,34 @@ def random_map(shape: tuple[int, int], seed: int = 0, tiles: int = 14) -> np.nda
     side = max(1, round(min(shape) / tiles))
     coarse = np.random.default_rng(seed).random((-(-height // side), -(-width // side)))
     return np.repeat(np.repeat(coarse, side, axis=0), side, axis=1)[:height, :width].astype(np.float32)
+
+
+def evaluate(att: Attribution, steps: int = 20, fill: str = "blur") -> dict[str, Any]:
+    """Deletion and insertion AUCs of `att` and of a random map (seeded like `att`), with the curves.
+
+    The curves follow the target's probability, less the contrast class's for a contrastive map.
+    """
+    steps, fill = STEPS.check(steps), FILL.check(fill)
+    request = check_attribution(att)
+    clf = request.clf
+    pixels = clf.input_image(request.image)
+    maps = {"": att.heatmap, "random_": random_map(pixels.shape[:2], seed=request.seed)}
+    versus = "" if att.contrast is None else f" - p({att.contrast_label})"
+    out: dict[str, Any] = {"curves": {}, "score": f"p({att.label}){versus}"}
+    for prefix, heatmap in maps.items():
+        for mode in MODES:
+            c = curve(clf, pixels, heatmap, att.target, mode=mode, steps=steps, fill=fill, contrast=att.contrast)
+            out[f"{prefix}{mode}_auc"] = c.auc
+            out["curves"][f"{prefix}{mode}"] = c
+    return out
+
+
+def check_attribution(att: Any) -> Request:
+    """The request behind `att`; ValueError unless it is an Attribution that `explainers.explain` made."""
+    if not isinstance(att, Attribution) or not isinstance(att.request, Request):
+        raise ValueError(f"att must be an Attribution from explainers.explain; got {shown(att)}")
+    last = len(att.request.clf.labels) - 1
+    for what, index in (("target", att.target), ("contrast", att.contrast)):
+        if index is not None and not 0 <= index <= last:
+            raise ValueError(f"the map's {what} {index} is outside this model's labels: valid indices are 0..{last}")
+    return att.request

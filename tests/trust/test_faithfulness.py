@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import models
-from explainers.faithfulness import Curve, curve, random_map, ranking
-from explainers.fill import hidden_value
-from explainers.forward import softmax
+from whylabel import models
+from whylabel.explainers.forward import softmax
+from whylabel.explainers.hide import hidden_image
+from whylabel.trust.faithfulness import Curve, curve, random_map, ranking
 
 SIZE = 32
 
@@ -30,7 +30,7 @@ def probability(clf, image) -> float:
 @pytest.mark.parametrize("mode", ["deletion", "insertion"])
 def test_curve_ends_are_the_full_and_the_hidden_image(quadrant, mode):
     clf, pixels, right = quadrant
-    full, hidden = probability(clf, pixels), probability(clf, hidden_value(pixels, "blur"))
+    full, hidden = probability(clf, pixels), probability(clf, hidden_image(pixels, "blur"))
 
     c = curve(clf, pixels, right, target=0, mode=mode, steps=8)
 
@@ -44,7 +44,7 @@ def test_curve_ends_are_the_full_and_the_hidden_image(quadrant, mode):
 def test_the_right_map_beats_random_and_the_mirrored_map(quadrant, fill):
     clf, pixels, right = quadrant
     maps = {"right": right, "random": random_map(right.shape), "mirrored": right[::-1, ::-1]}  # mirrored: the decoy
-    margin = 0.1 * (probability(clf, pixels) - probability(clf, hidden_value(pixels, fill)))
+    margin = 0.1 * (probability(clf, pixels) - probability(clf, hidden_image(pixels, fill)))
 
     deletion = {name: curve(clf, pixels, m, 0, fill=fill).auc for name, m in maps.items()}
     insertion = {name: curve(clf, pixels, m, 0, mode="insertion", fill=fill).auc for name, m in maps.items()}

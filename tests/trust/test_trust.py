@@ -10,18 +10,11 @@ import pytest
 import torch
 from scipy.ndimage import sobel
 
-import explainers
-import models
-from explainers import registry
-from explainers.base import Explainer, Job
-from explainers.trust import (
-    cascade_depths,
-    layers_top_down,
-    randomised,
-    rank_correlation,
-    sanity_cascade,
-    top_overlap,
-)
+from whylabel import explainers, models, trust
+from whylabel.explainers import registry
+from whylabel.explainers.base import Explainer, Job
+from whylabel.trust.agreement import rank_correlation, top_overlap
+from whylabel.trust.sanity import cascade_depths, layers_top_down, randomised, sanity_cascade
 
 
 class Edges(Explainer):
@@ -53,7 +46,7 @@ def test_evaluate_reports_both_curves_for_the_map_and_a_random_one(tiny):
     img, _ = tiny.quadrant_scene(32)
     att = explainers.explain(clf, img, "occlusion", target=0, window=8, stride=8)
 
-    scores = explainers.evaluate(clf, img, att)
+    scores = trust.evaluate(att)
 
     assert set(scores) >= {"deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "curves"}
     assert scores["deletion_auc"] < scores["random_deletion_auc"]
@@ -64,8 +57,8 @@ def test_evaluate_reports_both_curves_for_the_map_and_a_random_one(tiny):
 def test_sanity_tells_a_model_explanation_from_an_edge_detector(monkeypatch, mnist, digit):
     monkeypatch.setitem(registry.REGISTRY, "edges", Edges)
 
-    saliency = explainers.sanity(mnist, digit, "saliency")
-    edges = explainers.sanity(mnist, digit, "edges")
+    saliency = trust.sanity(explainers.Request.make(mnist, digit, "saliency")).correlation
+    edges = trust.sanity(explainers.Request.make(mnist, digit, "edges")).correlation
 
     assert saliency < 0.5, saliency
     assert edges > 0.95, edges
@@ -96,40 +89,44 @@ def test_a_randomised_copy_reuses_the_engine_batch_size_and_matches_its_own_torc
 
 
 def test_sanity_cascade_has_one_step_per_layer_and_ends_at_the_full_randomisation(mnist, digit):
-    steps = sanity_cascade(mnist, digit, "saliency")
+    steps = sanity_cascade(explainers.Request.make(mnist, digit, "saliency"))
 
     assert [s["layers"] for s in steps] == list(range(1, len(layers_top_down(mnist.module)) + 1))
-    assert steps[-1]["correlation"] == pytest.approx(explainers.sanity(mnist, digit, "saliency"))
+    assert steps[-1]["correlation"] == pytest.approx(
+        trust.sanity(explainers.Request.make(mnist, digit, "saliency")).correlation
+    )
     assert all(-1 <= s["correlation"] <= 1 and s["heatmap"].shape == (28, 28) for s in steps)
 
 
 def test_a_quick_cascade_runs_the_chosen_depths_only(mnist, digit):
     depths = cascade_depths(mnist)
 
-    steps = sanity_cascade(mnist, digit, "saliency", depths=depths)
+    steps = sanity_cascade(explainers.Request.make(mnist, digit, "saliency"), depths=depths)
 
     assert [s["layers"] for s in steps] == depths
     assert depths[0] == 1 and depths[-1] == len(layers_top_down(mnist.module))
     with pytest.raises(ValueError, match="depths"):
-        sanity_cascade(mnist, digit, "saliency", depths=[0])
+        sanity_cascade(explainers.Request.make(mnist, digit, "saliency"), depths=[0])
 
 
 @pytest.mark.parametrize("method", ["saliency", "occlusion", "shap"])
 def test_stability_is_exactly_one_for_deterministic_methods(tiny_clf, noise_image, method):
-    assert explainers.stability(tiny_clf, noise_image(16, 16), method, target=0) == 1.0
+    assert trust.stability(explainers.Request.make(tiny_clf, noise_image(16, 16), method, target=0)) == 1.0
 
 
 def test_stability_of_lime_is_in_zero_one_and_below_one(tiny_clf, noise_image):
-    value = explainers.stability(tiny_clf, noise_image(16, 16), "lime", target=0, samples=12, n_segments=16)
+    value = trust.stability(
+        explainers.Request.make(tiny_clf, noise_image(16, 16), "lime", target=0, samples=12, n_segments=16)
+    )
 
     assert 0.0 <= value < 1.0
 
 
 def test_stability_needs_two_seeds_and_valid_params(tiny_clf, noise_image):
     with pytest.raises(ValueError, match="two different seeds"):
-        explainers.stability(tiny_clf, noise_image(16, 16), "lime", seeds=(1, 1))
+        trust.stability(explainers.Request.make(tiny_clf, noise_image(16, 16), "lime"), seeds=(1, 1))
     with pytest.raises(ValueError, match="window"):
-        explainers.stability(tiny_clf, noise_image(16, 16), "occlusion", window=0)
+        explainers.Request.make(tiny_clf, noise_image(16, 16), "occlusion", window=0)
 
 
 def test_rank_correlation_and_top_overlap_from_their_definitions():
@@ -144,7 +141,7 @@ def test_rank_correlation_and_top_overlap_from_their_definitions():
 def test_agreement_is_symmetric_with_a_unit_diagonal():
     rng = np.random.default_rng(0)
     a = rng.random((6, 6))
-    matrix = explainers.trust.agreement([a, a**2, -a, rng.random((6, 6))])
+    matrix = trust.agreement([a, a**2, -a, rng.random((6, 6))])
 
     np.testing.assert_allclose(np.diag(matrix), 1.0)
     np.testing.assert_allclose(matrix, matrix.T)

@@ -1,0 +1,7 @@
+"""`python -m whylabel ...`: the same as the `whylabel` command."""
+
+import sys
+
+from whylabel.evidence.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""The one normalisation: colour stops, display settings, and the values a map is coloured by. No Plotly here,
+so the evidence figure (matplotlib) and the page's figures (Plotly) share it without either's weight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.segmentation import find_boundaries
+
+from whylabel.explainers.base import Attribution, Param
+
+# Zero is transparent, so the image shows through where a map says nothing.
+DIVERGING = [
+    [0.0, "rgba(5,48,97,0.95)"],
+    [0.25, "rgba(67,147,195,0.75)"],
+    [0.5, "rgba(247,247,247,0)"],
+    [0.75, "rgba(214,96,77,0.75)"],
+    [1.0, "rgba(103,0,31,0.95)"],
+]
+SEQUENTIAL = [
+    [0.0, "rgba(255,255,204,0)"],
+    [0.35, "rgba(254,178,76,0.6)"],
+    [0.7, "rgba(240,59,32,0.85)"],
+    [1.0, "rgba(128,0,38,0.95)"],
+]
+BOUNDARY = np.array([255, 230, 0], dtype=np.uint8)
+PERCENTILE = Param("percentile", 99.0, "Percentile of |value| drawn at full colour.", low=0.0, high=100.0)
+OPACITY = Param("opacity", 0.8, "Heatmap opacity over the image.", low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class Display:
+    """How maps are drawn; changing these never recomputes a map.
+
+    shared: every map divided by its own `percentile` of |value| and drawn on one scale,
+    [-1, 1] for signed maps and [0, 1] for unsigned ones. Otherwise each panel uses its raw units.
+    """
+
+    shared: bool = True
+    percentile: float = 99.0
+    opacity: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shared, bool):
+            raise ValueError(f"shared must be True or False; got {self.shared!r}")
+        object.__setattr__(self, "percentile", PERCENTILE.check(self.percentile))
+        object.__setattr__(self, "opacity", OPACITY.check(self.opacity))
+
+
+def robust_max(heatmap: np.ndarray, percentile: float) -> float:
+    """The `percentile` of |values|; values beyond it are clipped. Never zero."""
+    scale = float(np.percentile(np.abs(heatmap), percentile))
+    if scale > 0:
+        return scale
+    top = float(np.abs(heatmap).max())
+    return top if top > 0 else 1.0
+
+
+def normalised(att: Attribution, percentile: float) -> np.ndarray:
+    """The map divided by its robust maximum and clipped to [-1, 1] ([0, 1] when unsigned)."""
+    low = -1.0 if att.signed else 0.0
+    return np.clip(att.heatmap / robust_max(att.heatmap, percentile), low, 1.0)
+
+
+def colour_range(att: Attribution, display: Display) -> tuple[np.ndarray, float, float, str]:
+    """The values to colour, their range, and the colour bar's title."""
+    if display.shared:
+        z = normalised(att, display.percentile)
+        title = f"relative (p{display.percentile:g} of |value| = 1)"
+        top = 1.0
+    else:
+        top = robust_max(att.heatmap, display.percentile)
+        z = np.clip(att.heatmap, -top if att.signed else 0.0, top)
+        title = f"{att.score} units"
+    return z, (-top if att.signed else 0.0), top, title
+
+
+def with_boundaries(pixels: np.ndarray, att: Attribution) -> np.ndarray:
+    """The pixels, with superpixel boundaries drawn in yellow when the method used superpixels."""
+    segments = att.extras.get("segments")
+    if segments is None:
+        return pixels
+    out = np.array(pixels)
+    out[find_boundaries(segments, mode="inner", background=-1)] = BOUNDARY  # superpixel 0 is no background
+    return out

@@ -1,0 +1,43 @@
+"""How far a map can be trusted: faithfulness against a random map, the randomisation sanity check, stability
+over seeds and agreement between methods. Each metric declares which way is better and what it needs
+(`METRICS`); verdicts and their rules live here, not in the page.
+
+This room sits above `whylabel.explainers`: it runs methods and their randomised copies; explainers never
+import it.
+"""
+
+from whylabel.trust.agreement import agreement, rank_correlation, top_overlap
+from whylabel.trust.faithfulness import curve, evaluate, random_map
+from whylabel.trust.metrics import METRICS, Metric
+from whylabel.trust.sanity import (
+    PASS_BELOW,
+    Verdict,
+    cascade_depths,
+    layers_top_down,
+    randomised,
+    sanity,
+    sanity_cascade,
+    verdict,
+)
+from whylabel.trust.stability import stability, stability_details
+
+__all__ = [
+    "METRICS",
+    "PASS_BELOW",
+    "Metric",
+    "Verdict",
+    "agreement",
+    "cascade_depths",
+    "curve",
+    "evaluate",
+    "layers_top_down",
+    "random_map",
+    "randomised",
+    "rank_correlation",
+    "sanity",
+    "sanity_cascade",
+    "stability",
+    "stability_details",
+    "top_overlap",
+    "verdict",
+]
