@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whylabel import evidence, models
+from whylabel import evidence, models, render, trust
 from whylabel.evidence.bundle import heatmaps_npz
+from whylabel.render import Display
 
 METHODS = ["saliency", "occlusion", "lime", "shap"]
 FAST = {"lime": {"samples": 60}, "shap": {"evaluations": 40}}
@@ -218,3 +219,50 @@ def test_a_fresh_process_gives_byte_identical_maps(model, image, methods):
 def test_heatmaps_npz_loads_without_pickle(found):
     with np.load(io.BytesIO(heatmaps_npz(found)), allow_pickle=False) as maps:
         assert set(maps.files) == {"model_input", *METHODS}
+
+
+def test_the_figure_and_record_follow_the_display_settings_of_the_page(mnist):
+    image = models.sample_image("mnist digit 7")
+    made = {
+        display: evidence.collect(mnist, image, ["saliency", "occlusion"], score=False, display=display)
+        for display in (Display(), Display(percentile=90.0), Display(shared=False), Display(opacity=0.3))
+    }
+
+    pngs = {display: evidence.files(found, report=False)["figure.png"] for display, found in made.items()}
+    assert len(set(pngs.values())) == len(pngs)  # every setting changes what is drawn
+    for display, found in made.items():
+        record = json.loads(evidence.files(found, report=False)["record.json"])
+        assert record["display"] == {"shared": display.shared, "percentile": display.percentile,
+                                     "opacity": display.opacity}  # fmt: skip
+        assert f"{display.percentile:g}th percentile" in record["colour_scale"]
+        assert ("divided by" in record["colour_scale"]) is display.shared
+
+
+def test_the_figure_clips_at_the_chosen_percentile(mnist, monkeypatch):
+    """What the figure colours is the page's normalisation at the page's percentile, not a fixed 99."""
+    drawn: list[np.ndarray] = []
+    original = evidence.figure.colour_range
+    monkeypatch.setattr(
+        evidence.figure, "colour_range", lambda att, d: drawn.append(original(att, d)[0]) or original(att, d)
+    )
+    found = evidence.collect(mnist, models.sample_image("mnist digit 7"), ["occlusion"], score=False,
+                             display=Display(percentile=90.0))  # fmt: skip
+
+    evidence.files(found, report=False)
+
+    (z,) = drawn
+    np.testing.assert_allclose(z, render.normalised(found.attributions[0], 90.0))
+
+
+def test_a_sanity_check_is_recorded_with_its_verdict_and_rule(found):
+    verdict = trust.verdict(0.71)
+    found.scores["saliency"] = {**found.scores["saliency"], "sanity": verdict}
+    try:
+        record = json.loads(evidence.files(found)["record.json"])
+        html = evidence.files(found)["report.html"].decode()
+    finally:
+        del found.scores["saliency"]["sanity"]
+
+    (saliency,) = [m for m in record["methods"] if m["name"] == "saliency"]
+    assert saliency["trust"]["sanity"] == {"correlation": 0.71, "passed": False, "rule": verdict.rule}
+    assert "0.710, fails" in html

@@ -147,3 +147,33 @@ def test_agreement_is_symmetric_with_a_unit_diagonal():
     np.testing.assert_allclose(matrix, matrix.T)
     assert matrix[0, 1] == pytest.approx(1.0)  # a monotone transform ranks the same
     assert matrix[0, 2] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("correlation", "passed"), [(0.0, True), (0.49, True), (-0.49, True), (0.5, False), (-0.9, False)]
+)
+def test_the_sanity_verdict_follows_its_stated_rule(correlation, passed):
+    verdict = trust.verdict(correlation)
+
+    assert verdict.passed is passed
+    assert f"below {trust.PASS_BELOW}" in verdict.rule
+    assert verdict.record() == {"correlation": correlation, "passed": passed, "rule": verdict.rule}
+    assert verdict.says.startswith("passes" if passed else "fails")
+
+
+def test_sanity_returns_the_verdict_of_the_full_randomisation(mnist, digit):
+    request = explainers.Request.make(mnist, digit, "saliency")
+
+    verdict = trust.sanity(request)
+
+    assert verdict == trust.verdict(sanity_cascade(request, [len(layers_top_down(mnist.module))])[-1]["correlation"])
+
+
+def test_every_metric_says_which_way_is_better_and_what_it_needs():
+    metrics = trust.METRICS
+
+    assert not metrics["deletion_auc"].higher_is_better and metrics["insertion_auc"].higher_is_better
+    assert metrics["stability"].higher_is_better and not metrics["sanity"].higher_is_better
+    assert metrics["deletion_auc"].needs == (trust.metrics.FORWARD,)  # a forward-only model can be scored
+    assert trust.metrics.WEIGHTS in metrics["sanity"].needs
+    assert all(m.better in ("higher is better", "lower is better") and m.about for m in metrics.values())
