@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,13 @@ from PIL import Image
 
 from whylabel import models
 from whylabel.models import Classifier
+
+# The benchmark is not part of the package (the wheel leaves it out): it runs from a checkout, as
+# `python -m bench.run` does from the repository root, so the tests of it and the browser tests that reuse its
+# helpers import it from there. Appended, so the installed `whylabel` comes first; ruff bans the rooms' old names.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
 LABELS = ("cat", "dog", "fish")
 

@@ -249,6 +249,8 @@ def test_sanity_check_and_contrast_in_browser(page: Page, tmp_path: Path) -> Non
         page.get_by_role("button", name="Randomise the weights and re-run").click()
         expect(verdict).to_be_visible(timeout=RUN_MS)
         wait_idle(page, RUN_MS)
+        clip_at(page, steps_down=2)  # 99 -> 98: the download must be drawn as the screen is
+        wait_idle(page, RUN_MS)
         with page.expect_download(timeout=RUN_MS) as download:
             page.get_by_role("button", name="Download evidence").click()
         assert download.value.suggested_filename == "whylabel-chelsea_cat.zip"
@@ -270,7 +272,19 @@ def check_evidence_zip(path: Path, target: int, contrast: int) -> None:
         heatmap = maps[method["name"]]
         assert method["heatmap_sha256"] == hashlib.sha256(heatmap.tobytes()).hexdigest()
         assert "deletion_auc" in method["trust"]
-    assert "sanity" in record["methods"][0]["trust"]  # the check run on the page for the first map
+    sanity = record["methods"][0]["trust"]["sanity"]  # the check run on the page for the first map
+    assert isinstance(sanity["passed"], bool) and "below 0.5" in sanity["rule"]
+    assert record["display"] == {"shared": True, "percentile": 98.0, "opacity": 0.8}
+
+
+def clip_at(page: Page, steps_down: int) -> None:
+    """Lower the clipping percentile by `steps_down` slider steps (0.5 each) in the Display expander."""
+    page.locator("[data-testid='stSidebar'] summary").filter(has_text="Display").click()
+    slider = page.get_by_role("slider", name="Clip at percentile of |value|")
+    slider.focus()
+    for _ in range(steps_down):
+        slider.press("ArrowLeft")
+    expect(slider).to_have_value(f"{99 - 0.5 * steps_down:g}", timeout=RUN_MS)
 
 
 # --- shared use and superseded runs ----------------------------------------------------------------------------
