@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-import models
-from models import engine
-from models.engine import BATCH_SIZES, Engine, EngineError
+from whylabel import explainers, models
+from whylabel.models import engine
+from whylabel.models.engine import BATCH_SIZES, Engine, EngineError
 
 
 def pixels(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -168,3 +171,58 @@ def test_engine_repr_names_backend_and_batch_size():
     fast = Engine(backend="torch", batch_size=4, throughput=10.0, note="n", run=lambda x: x)
 
     assert "torch" in repr(fast) and "batch_size=4" in repr(fast)
+
+
+# --- the engine changes speed, not maps: the methods that run through it ----------------------------------------
+
+ENGINE_METHODS = [m for m in explainers.available() if not explainers.get(m).runs_module]
+"""The perturbation methods: gradient methods run the torch module itself and never touch the engine."""
+SMALL = {"occlusion": {"window": 5, "stride": 2}, "lime": {"samples": 20, "n_segments": 6}, "shap": {"evaluations": 64}}
+"""Settings small enough for a 16-px model (a method without an entry runs at its defaults), and large enough that
+grouping a method's images by the engine's batch size changes occlusion's and SHAP's maps (on the linear model)."""
+
+
+def spy_on_engine(monkeypatch, clf: models.Classifier) -> tuple[Engine, list[int]]:
+    """The classifier's engine, from now on recording the size of every batch its backend runs."""
+    real, sizes = clf.engine(), []
+    spy = dataclasses.replace(real, run=lambda x: sizes.append(len(x)) or real.run(x))
+    monkeypatch.setattr(clf, "engine", lambda: spy)
+    return spy, sizes
+
+
+def engine_map(clf: models.Classifier, method: str) -> np.ndarray:
+    img = np.random.default_rng(5).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    return explainers.explain(clf, Image.fromarray(img), method, target=1, **SMALL.get(method, {})).heatmap
+
+
+def test_some_methods_run_through_the_engine():
+    assert ENGINE_METHODS  # else the two tests below would check nothing
+
+
+@pytest.mark.parametrize("method", ENGINE_METHODS)
+def test_onnxruntime_and_torch_give_the_same_map(tiny, monkeypatch, method):
+    maps, batches = {}, {}
+    for backend in ("onnxruntime", "torch"):
+        clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0, backend=backend, batch_size=4)
+        spy, batches[backend] = spy_on_engine(monkeypatch, clf)
+        assert spy.backend == backend, spy.note
+        maps[backend] = engine_map(clf, method)
+
+    assert batches["onnxruntime"] and batches["torch"]  # each backend ran the method's images
+    assert max(batches["onnxruntime"]) <= 4 and max(batches["torch"]) <= 4
+    scale = float(np.abs(maps["torch"]).max())
+    np.testing.assert_allclose(maps["onnxruntime"], maps["torch"], rtol=1e-3, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("method", ENGINE_METHODS)
+def test_the_engine_batch_size_leaves_the_map_byte_identical(tiny, monkeypatch, method):
+    """The batch size is calibrated per process, so a map that depended on it would not be reproducible."""
+    maps = []
+    for size in (1, 4, 16):
+        clf = models.from_module(tiny.Linear(16), tiny.labels, 16, crop=1.0, batch_size=size)
+        spy, batches = spy_on_engine(monkeypatch, clf)
+        maps.append(engine_map(clf, method).tobytes())
+        assert spy.batch_size == size
+        assert batches and max(batches) == size  # the engine ran, in batches of that size
+
+    assert maps[0] == maps[1] == maps[2]
