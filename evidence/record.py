@@ -21,6 +21,7 @@ from whylabel.render import Display
 RECORD_FORMAT = 1
 PACKAGES = ("whylabel", "torch", "captum", "lime", "shap", "numpy", "onnxruntime", "scikit-image", "pillow")
 SCORES = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc")
+RANGES = ("random_deletion_range", "random_insertion_range")
 
 
 @dataclass
@@ -93,6 +94,7 @@ def collect(
     sha, of = image_hash(image, image_bytes)
     prediction = clf.predict(image, k=5)
     evidence = Evidence(clf, name, image, sha, of, pixels, prediction, index, versus, [], display=display or Display())
+    baseline = None
     for method in methods:
         try:
             att = explainers.explain(
@@ -103,7 +105,8 @@ def collect(
             continue
         evidence.attributions.append(att)
         if score:
-            evidence.scores[method] = trust.evaluate(att)
+            baseline = baseline or trust.baseline_for(att)  # one set of random maps for every method
+            evidence.scores[method] = trust.evaluate(att, baseline=baseline)
     return evidence
 
 
@@ -202,6 +205,9 @@ def plain(value: Any) -> Any:
 def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dict[str, Any]:
     cls = explainers.get(att.method)
     found = {key: float(scores[key]) for key in SCORES if key in scores}
+    found.update({key: list(scores[key]) for key in RANGES if key in scores})
+    if "verdicts" in scores:
+        found["verdicts"], found["random_maps"] = dict(scores["verdicts"]), int(scores["random_maps"])
     if isinstance(scores.get("sanity"), trust.Verdict):
         found["sanity"] = scores["sanity"].record()
     if "stability" in scores:

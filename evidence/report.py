@@ -33,14 +33,23 @@ def method_rows(record: dict) -> list[list[str]]:
                 m["title"],
                 params,
                 f"{m['seconds']:.2f}",
-                f"{score(trust.get('deletion_auc'))} (random {score(trust.get('random_deletion_auc'))})",
-                f"{score(trust.get('insertion_auc'))} (random {score(trust.get('random_insertion_auc'))})",
+                against_random(trust, "deletion"),
+                against_random(trust, "insertion"),
                 sanity_cell(trust.get("sanity")),
                 score(trust.get("stability")),
                 m["heatmap_sha256"][:16] + "…",
             ]
         )
     return rows
+
+
+def against_random(trust: dict, mode: str) -> str:
+    """ "0.071 (random 0.080-0.122: better than every random map)", or the bare area without a baseline."""
+    if f"random_{mode}_range" not in trust:
+        return score(trust.get(f"{mode}_auc"))
+    low, high = trust[f"random_{mode}_range"]
+    verdict = trust.get("verdicts", {}).get(mode, "")
+    return f"{score(trust.get(f'{mode}_auc'))} (random {low:.3f}-{high:.3f}: {verdict})"
 
 
 def sanity_cell(sanity: Any) -> str:
@@ -103,7 +112,8 @@ def report_html(record: dict, figure: bytes) -> str:
 <h2>Prediction (top 5)</h2>{html_table(["class", "probability"], top5)}
 <h2>Methods and how far to trust them</h2>{html_table(METHOD_HEADER, method_rows(record))}
 <p class="small">Deletion AUC: the target's probability as pixels are blurred away in the map's order (lower is
-better); insertion: as they are revealed (higher is better); each beside a random map's. Sanity Spearman: Spearman
+better); insertion: as they are revealed (higher is better); each beside the range of several random maps'
+areas, with a verdict: better than every random map, within their range, or worse. Sanity Spearman: Spearman
 correlation with the map of a randomised model (near 0 passes). Stability: mean Spearman across seeds.</p>
 {f"<h2>Not computed</h2><ul>{failures}</ul>" if failures else ""}
 <h2>How to read each map</h2><ul>{guides}</ul>

@@ -83,11 +83,12 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
 
 
 def faithfulness_figure(scores: dict) -> go.Figure:
-    """Deletion and insertion curves of the map (solid) beside those of a random map (dotted)."""
+    """Deletion and insertion curves of the map (solid) beside the random maps' mean (dotted) and their band."""
     figure = go.Figure()
     styles = {"deletion": "rgb(178,24,43)", "insertion": "rgb(33,102,172)"}
     for mode, colour in styles.items():
-        for prefix, dash, who in (("", "solid", "map"), ("random_", "dot", "random")):
+        random_band(figure, scores["curves"].get(f"random_{mode}_all", ()), colour)
+        for prefix, dash, who in (("", "solid", "map"), ("random_", "dot", "random mean")):
             c = scores["curves"][f"{prefix}{mode}"]
             figure.add_trace(
                 go.Scatter(
@@ -112,13 +113,36 @@ def faithfulness_figure(scores: dict) -> go.Figure:
     return figure
 
 
-def faithfulness_caption(scores: dict) -> str:
-    """The two areas against the random map's, and which way is better (x axis: share of pixels changed)."""
-    deletion, insertion = scores["deletion_auc"], scores["insertion_auc"]
-    return (
-        f"Deletion AUC **{deletion:.3f}** (random {scores['random_deletion_auc']:.3f}; lower is better) · "
-        f"insertion AUC **{insertion:.3f}** (random {scores['random_insertion_auc']:.3f}; higher is better)"
+def random_band(figure: go.Figure, curves: tuple, colour: str) -> None:
+    """The lowest to highest of the random maps' curves, as a light band (nothing when there are none)."""
+    if not curves:
+        return
+    stacked = np.array([c.probabilities for c in curves])
+    x = list(curves[0].fractions)
+    band = colour.replace("rgb", "rgba").replace(")", ",0.12)")
+    figure.add_trace(
+        go.Scatter(
+            x=x + x[::-1],
+            y=list(stacked.max(axis=0)) + list(stacked.min(axis=0))[::-1],
+            fill="toself",
+            fillcolor=band,
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+        )
     )
+
+
+def faithfulness_caption(scores: dict) -> str:
+    """Each area against the random maps' range, which way is better, and the verdict."""
+    parts = []
+    for mode, better in (("deletion", "lower"), ("insertion", "higher")):
+        low, high = scores[f"random_{mode}_range"]
+        parts.append(
+            f"{mode.capitalize()} AUC **{scores[f'{mode}_auc']:.3f}** ({better} is better; {scores['random_maps']} "
+            f"random maps {low:.3f}-{high:.3f}): **{scores['verdicts'][mode]}**"
+        )
+    return " · ".join(parts)
 
 
 def agreement_figure(titles: list[str], matrix: np.ndarray) -> go.Figure:

@@ -7,7 +7,15 @@ import it.
 """
 
 from whylabel.trust.agreement import agreement, rank_correlation, top_overlap
-from whylabel.trust.faithfulness import curve, evaluate, random_map
+from whylabel.trust.faithfulness import (
+    RANDOM_MAPS,
+    RandomBaseline,
+    baseline_for,
+    curve,
+    evaluate,
+    random_baseline,
+    random_map,
+)
 from whylabel.trust.metrics import METRICS, Metric
 from whylabel.trust.sanity import (
     PASS_BELOW,
@@ -24,13 +32,17 @@ from whylabel.trust.stability import stability, stability_details
 __all__ = [
     "METRICS",
     "PASS_BELOW",
+    "RANDOM_MAPS",
     "Metric",
+    "RandomBaseline",
     "Verdict",
     "agreement",
+    "baseline_for",
     "cascade_depths",
     "curve",
     "evaluate",
     "layers_top_down",
+    "random_baseline",
     "random_map",
     "randomised",
     "rank_correlation",

@@ -87,23 +87,103 @@ def random_map(shape: tuple[int, int], seed: int = 0, tiles: int = 14) -> np.nda
     return np.repeat(np.repeat(coarse, side, axis=0), side, axis=1)[:height, :width].astype(np.float32)
 
 
-def evaluate(att: Attribution, steps: int = 20, fill: str = "blur") -> dict[str, Any]:
-    """Deletion and insertion AUCs of `att` and of a random map (seeded like `att`), with the curves.
+RANDOM_MAPS = 8
+"""Random maps in a baseline: enough that one lucky or unlucky map does not decide the verdict (one did, on
+the cat photo, making saliency and occlusion look worse than random); 16 curves of `steps` + 1 images."""
+VERDICTS = ("better than every random map", "within the random maps' range", "worse than every random map")
 
-    The curves follow the target's probability, less the contrast class's for a contrastive map.
+
+@dataclass(frozen=True)
+class RandomBaseline:
+    """Deletion and insertion curves of several random maps for one image and target: what a map must beat.
+
+    It depends on the model, the image, the target (and contrast), the steps and the fill, not on the method or
+    its seed, so one baseline serves every panel (the page caches it beside the maps).
+    """
+
+    curves: dict[str, tuple[Curve, ...]]
+    target: int
+    contrast: int | None
+    steps: int
+    fill: str
+
+    def check_fits(self, att: Attribution, steps: int, fill: str) -> None:
+        """ValueError unless this baseline was made for the map's target and contrast, steps and fill."""
+        made = (self.target, self.contrast, self.steps, self.fill)
+        if made != (att.target, att.contrast, steps, fill):
+            raise ValueError(f"the random baseline is for (target, contrast, steps, fill) {made}, not this map's")
+
+    def aucs(self, mode: str) -> np.ndarray:
+        return np.array([c.auc for c in self.curves[mode]])
+
+    def range(self, mode: str) -> tuple[float, float]:
+        aucs = self.aucs(mode)
+        return float(aucs.min()), float(aucs.max())
+
+    def mean_curve(self, mode: str) -> Curve:
+        curves = self.curves[mode]
+        return Curve(mode, curves[0].fractions, np.mean([c.probabilities for c in curves], axis=0))
+
+    def verdict(self, mode: str, auc: float) -> str:
+        """Better than every random map, within their range, or worse than every one (lower deletion is better)."""
+        low, high = self.range(mode)
+        better, worse = (auc < low, auc > high) if mode == "deletion" else (auc > high, auc < low)
+        return VERDICTS[0] if better else VERDICTS[2] if worse else VERDICTS[1]
+
+
+def random_baseline(
+    clf: Classifier,
+    pixels: np.ndarray,
+    target: int,
+    contrast: int | None = None,
+    steps: int = 20,
+    fill: str = "blur",
+    maps: int = RANDOM_MAPS,
+) -> RandomBaseline:
+    """The curves of `maps` random maps (seeds 0..maps-1, fixed: the baseline is the same for every panel)."""
+    steps, fill = STEPS.check(steps), FILL.check(fill)
+    randoms = [random_map(pixels.shape[:2], seed=seed) for seed in range(maps)]
+    curves = {
+        mode: tuple(curve(clf, pixels, r, target, mode, steps, fill, contrast) for r in randoms) for mode in MODES
+    }
+    return RandomBaseline(curves, target, contrast, steps, fill)
+
+
+def baseline_for(att: Attribution, steps: int = 20, fill: str = "blur") -> RandomBaseline:
+    """The random baseline for the image, target and contrast of `att`."""
+    request = check_attribution(att)
+    pixels = request.clf.input_image(request.image)
+    return random_baseline(request.clf, pixels, att.target, att.contrast, steps, fill)
+
+
+def evaluate(
+    att: Attribution, steps: int = 20, fill: str = "blur", baseline: RandomBaseline | None = None
+) -> dict[str, Any]:
+    """Deletion and insertion AUCs of `att` beside those of several random maps, with verdicts and curves.
+
+    `baseline` (from `baseline_for`, computed once per image and target) is shared by every map of the image;
+    without it, one is computed. Per mode: `{mode}_auc`, `random_{mode}_auc` (the random maps' mean),
+    `random_{mode}_range` (their lowest and highest), and `verdicts[mode]`. The curves follow the target's
+    probability, less the contrast class's for a contrastive map.
     """
     steps, fill = STEPS.check(steps), FILL.check(fill)
     request = check_attribution(att)
     clf = request.clf
     pixels = clf.input_image(request.image)
-    maps = {"": att.heatmap, "random_": random_map(pixels.shape[:2], seed=request.seed)}
+    baseline = baseline or random_baseline(clf, pixels, att.target, att.contrast, steps, fill)
+    baseline.check_fits(att, steps, fill)
     versus = "" if att.contrast is None else f" - p({att.contrast_label})"
-    out: dict[str, Any] = {"curves": {}, "score": f"p({att.label}){versus}"}
-    for prefix, heatmap in maps.items():
-        for mode in MODES:
-            c = curve(clf, pixels, heatmap, att.target, mode=mode, steps=steps, fill=fill, contrast=att.contrast)
-            out[f"{prefix}{mode}_auc"] = c.auc
-            out["curves"][f"{prefix}{mode}"] = c
+    out: dict[str, Any] = {"curves": {}, "score": f"p({att.label}){versus}", "verdicts": {}, "random_maps": 0}
+    for mode in MODES:
+        c = curve(clf, pixels, att.heatmap, att.target, mode=mode, steps=steps, fill=fill, contrast=att.contrast)
+        out[f"{mode}_auc"] = c.auc
+        out[f"random_{mode}_auc"] = float(baseline.aucs(mode).mean())
+        out[f"random_{mode}_range"] = baseline.range(mode)
+        out["verdicts"][mode] = baseline.verdict(mode, c.auc)
+        out["curves"][mode] = c
+        out["curves"][f"random_{mode}"] = baseline.mean_curve(mode)
+        out["curves"][f"random_{mode}_all"] = baseline.curves[mode]
+        out["random_maps"] = len(baseline.curves[mode])
     return out
 
 

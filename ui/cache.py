@@ -126,5 +126,11 @@ def describe(key: Key) -> str:
 
 
 def faithfulness(key: Key, att: explainers.Attribution) -> dict:
-    """Deletion and insertion scores of an attribution, cached beside it on the same key."""
-    return attribution_store().get_or_compute(("faithfulness", *key), lambda: trust.evaluate(att))
+    """Deletion and insertion scores of an attribution, cached beside it on the same key.
+
+    The random maps' curves they are compared with depend only on the model, image, target and contrast: one
+    baseline, cached on those, serves every panel of the image (and every session asking the same).
+    """
+    baseline_key = ("random baseline", key.model, key.image, key.target, key.contrast)
+    baseline = attribution_store().get_or_compute(baseline_key, lambda: trust.baseline_for(att))
+    return attribution_store().get_or_compute(("faithfulness", *key), lambda: trust.evaluate(att, baseline=baseline))

@@ -418,14 +418,19 @@ def test_every_panel_has_its_faithfulness_curves_beside_a_random_map(default_vie
     }
     assert list(curves) == METHODS
     for method, figure in curves.items():
-        names = [trace["name"] for trace in figure["data"]]
+        names = [trace["name"] for trace in figure["data"] if trace.get("showlegend", True)]
         assert len(names) == 4, (method, names)
         for mode in ("deletion", "insertion"):
             assert any(n.startswith(f"{mode}, map (AUC ") for n in names), names
-            assert any(n.startswith(f"{mode}, random (AUC ") for n in names), names
+            assert any(n.startswith(f"{mode}, random mean (AUC ") for n in names), names
+        bands = [trace for trace in figure["data"] if trace.get("fill") == "toself"]
+        assert len(bands) == 2  # the random maps' lowest to highest curve, per mode
     scores = [c.value for c in at.main.caption if c.value.startswith("Deletion AUC")]
     assert len(scores) == len(METHODS), scores
-    assert all("lower is better" in s and "higher is better" in s for s in scores)
+    verdict = r"\*\*(better than every random map|within the random maps' range|worse than every random map)\*\*"
+    for text in scores:
+        assert "lower is better" in text and "higher is better" in text
+        assert len(re.findall(r"8 random maps \d\.\d{3}-\d\.\d{3}\): " + verdict, text)) == 2, text
 
 
 def test_the_agreement_matrix_compares_every_pair_of_panels(default_view: AppTest) -> None:

@@ -112,7 +112,13 @@ def test_every_method_records_its_parameters_seed_hash_and_scores(bundle, found)
         stored = maps[entry["name"]]
         assert stored.dtype == np.float32 and np.array_equal(stored, att.heatmap)
         assert entry["heatmap_sha256"] == hashlib.sha256(stored.tobytes()).hexdigest()
-        assert set(entry["trust"]) == {"deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc"}
+        assert set(entry["trust"]) == {
+            "deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
+            "random_deletion_range", "random_insertion_range", "verdicts", "random_maps",
+        }  # fmt: skip
+        low, high = entry["trust"]["random_deletion_range"]
+        assert low <= entry["trust"]["random_deletion_auc"] <= high and entry["trust"]["random_maps"] == 8
+        assert set(entry["trust"]["verdicts"]) == {"deletion", "insertion"}
         assert entry["seconds"] >= 0
     np.testing.assert_array_equal(maps["model_input"], found.pixels)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from whylabel import models
+from whylabel import explainers, models, trust
 from whylabel.explainers.forward import softmax
 from whylabel.explainers.hide import hidden_image
-from whylabel.trust.faithfulness import Curve, curve, random_map, ranking
+from whylabel.trust.faithfulness import Curve, RandomBaseline, curve, random_map, ranking
 
 SIZE = 32
 
@@ -87,3 +87,41 @@ def test_a_map_of_the_wrong_shape_is_refused(quadrant):
     clf, pixels, _ = quadrant
     with pytest.raises(ValueError, match="shape"):
         curve(clf, pixels, np.zeros((4, 4)), 0)
+
+
+def test_the_verdict_compares_with_every_random_map_and_knows_which_way_is_better():
+    def flat(auc: float) -> Curve:  # a constant curve over [0, 1] has its value as its area
+        return Curve("deletion", np.array([0.0, 1.0]), np.array([auc, auc]))
+
+    curves = {mode: tuple(flat(a) for a in (0.3, 0.4, 0.5)) for mode in ("deletion", "insertion")}
+    baseline = RandomBaseline(curves, target=0, contrast=None, steps=1, fill="blur")
+
+    assert baseline.range("deletion") == pytest.approx((0.3, 0.5))
+    assert baseline.verdict("deletion", 0.29) == "better than every random map"
+    assert baseline.verdict("deletion", 0.45) == "within the random maps' range"
+    assert baseline.verdict("deletion", 0.51) == "worse than every random map"
+    assert baseline.verdict("insertion", 0.51) == "better than every random map"
+    assert baseline.verdict("insertion", 0.29) == "worse than every random map"
+
+
+def test_one_baseline_serves_every_map_of_the_image_and_equals_its_own_random_maps(tiny):
+    clf = models.from_module(
+        tiny.TopLeftBrightness(), ["top-left", "b", "c"], SIZE, mean=(0,) * 3, std=(1,) * 3, crop=1.0
+    )
+    img, _ = tiny.quadrant_scene(SIZE)
+    att = explainers.explain(clf, img, "occlusion", target=0, window=8, stride=8)
+    baseline = trust.baseline_for(att)
+
+    scores = trust.evaluate(att, baseline=baseline)
+
+    pixels = clf.input_image(img)
+    expected = [curve(clf, pixels, random_map(pixels.shape[:2], seed=s), 0).auc for s in range(trust.RANDOM_MAPS)]
+    assert scores["random_deletion_range"] == pytest.approx((min(expected), max(expected)))
+    assert scores["random_deletion_auc"] == pytest.approx(np.mean(expected))
+    assert scores["verdicts"] == {
+        "deletion": "better than every random map",
+        "insertion": "better than every random map",
+    }
+    assert scores == trust.evaluate(att) | {"curves": scores["curves"]}  # computed alone: the same numbers
+    with pytest.raises(ValueError, match="random baseline is for"):
+        trust.evaluate(explainers.explain(clf, img, "saliency", target=1), baseline=baseline)
