@@ -223,6 +223,7 @@ def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dic
         "heatmap_sha256": heatmap_sha256(att.heatmap),
         "heatmap_shape": list(att.heatmap.shape),
         "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None},
+        "stage": None if att.stage is None else stage_record(att.stage),
         "trust": found,
     }
 
@@ -235,3 +236,14 @@ def colour_scale(display: Display) -> str:
             "[-1, 1] signed, [0, 1] unsigned"
         )
     return f"each map in its own units, clipped at its {display.percentile:g}th percentile of |value|"
+
+
+def stage_record(stage: Any) -> dict[str, Any]:
+    """Which estimate the map is: the converged one, after how many evaluations of the most allowed."""
+    return {
+        "converged": stage.converged,
+        "evaluations": stage.evaluations,
+        "planned": stage.planned,
+        "top10_overlap_with_previous": stage.overlap,
+        "label": stage.label(),
+    }

@@ -11,7 +11,7 @@ from whylabel.explainers import integrated_gradients, smoothgrad, gradcam, guide
 
 # isort: on
 from whylabel.explainers.base import Attribution, Explainer, Param
-from whylabel.explainers.explain import Request, explain, run
+from whylabel.explainers.explain import Request, explain, run, stages
 from whylabel.explainers.registry import available, get, register
 from whylabel.explainers.warm import warm_up
 
@@ -25,5 +25,6 @@ __all__ = [
     "get",
     "register",
     "run",
+    "stages",
     "warm_up",
 ]

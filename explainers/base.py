@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from whylabel.explainers.progressive import Estimate, Stage
 from whylabel.models import Classifier
 
 Progress = Callable[[float], None]
@@ -136,6 +137,8 @@ class Attribution:
     request: Any = None
     """The `explainers.Request` that made this map (model, image, method, target, contrast, seed, parameters):
     what the trust metrics re-run and score. None only for a map built by hand (to draw it)."""
+    stage: Stage | None = None
+    """Which estimate this map is (first estimate, refining, converged); None for a map built by hand."""
 
 
 @dataclass
@@ -237,3 +240,13 @@ class Explainer(ABC):
     @abstractmethod
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         """The (H, W) map and any extras (segments, fit scores) for the panel."""
+
+    def estimates(self, job: Job) -> Iterator[Estimate]:
+        """The maps this method can show on the way to its answer, the last one `final` (see `progressive`).
+
+        By default one: `compute`'s map. A method that can refine overrides this and `compute` stays its
+        whole-budget answer.
+        """
+        heatmap, extras = self.compute(job)
+        evaluations = int(extras.get("evaluations", 1))
+        yield Estimate(heatmap, extras, evaluations, evaluations, final=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -17,6 +17,7 @@ from PIL import Image
 
 from whylabel.explainers.base import Attribution, Explainer, Job, Param, Progress, shown
 from whylabel.explainers.hooks import no_leaked_hooks
+from whylabel.explainers.progressive import Estimate, Stage, converge
 from whylabel.explainers.registry import get
 from whylabel.models import Classifier
 from whylabel.models.locks import module_lock
@@ -75,34 +76,61 @@ class Request:
         return self.explainer.uses_randomness(self.params)
 
 
-def run(request: Request, progress: Progress | None = None) -> Attribution:
-    """The map for a request; `progress` hears the fraction done (a replaced page run may stop there)."""
+def run(
+    request: Request, progress: Progress | None = None, on_stage: Callable[[Attribution], None] | None = None
+) -> Attribution:
+    """The converged map for a request; `progress` hears the fraction done (a replaced page run may stop there).
+
+    `on_stage` hears every estimate on the way, the converged one last (see `progressive`).
+    """
+    if on_stage is not None and not callable(on_stage):
+        raise ValueError(f"on_stage must be a function of one Attribution, or None; got {shown(on_stage)}")
+    for att in stages(request, progress):
+        if on_stage is not None:
+            on_stage(att)
+    return att
+
+
+def stages(request: Request, progress: Progress | None = None) -> Iterator[Attribution]:
+    """The maps of a request as they improve: a first estimate, refinements, and the converged map last.
+
+    Each `Attribution.stage` says which it is; the rule that ends the refinement is in `explainers.stages`.
+    Methods that cannot refine give one map. Stopping early (closing the iterator) stops the work.
+    """
     check_inputs(request.clf, request.image, progress)
     cls, clf = request.explainer, request.clf
     pixels = clf.input_image(request.image)
     pixels.flags.writeable = False
-    params = dict(request.params)
-    job = Job(clf, pixels, request.target, request.seed, params, progress or (lambda _: None), request.contrast)
+    job = Job(clf, pixels, request.target, request.seed, dict(request.params), progress or (lambda _: None),
+              request.contrast)  # fmt: skip
     start = time.perf_counter()
-    if cls.runs_module:
+    if cls.runs_module:  # gradients and hooks: the whole run under the module's lock, then its maps
         with module_lock(clf.module), no_leaked_hooks(clf.module):
-            heatmap, extras = cls().compute(job)
-    else:  # engine passes only: no hooks, no lock, so a long LIME run holds up nobody
-        heatmap, extras = cls().compute(job)
-    seconds = time.perf_counter() - start
+            found = list(converge(cls().estimates(job)))
+        for estimate, stage in found:
+            yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
+        return
+    for estimate, stage in converge(cls().estimates(job)):  # engine passes only: no hooks, no lock
+        yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
+
+
+def attribution(request: Request, pixels: np.ndarray, estimate: Estimate, stage: Stage, seconds: float) -> Attribution:
+    """The `Attribution` of one estimate of a request."""
+    cls, clf = request.explainer, request.clf
     return Attribution(
         method=request.method,
         target=request.target,
         label=clf.labels[request.target],
-        heatmap=_check_map(heatmap, pixels.shape[:2], request.method),
-        params={**params, "seed": request.seed},
+        heatmap=_check_map(estimate.heatmap, pixels.shape[:2], request.method),
+        params={**request.params, "seed": request.seed},
         seconds=seconds,
         signed=cls.signed,
         score=cls.score,
-        extras=extras,
+        extras=estimate.extras,
         contrast=request.contrast,
         contrast_label=None if request.contrast is None else clf.labels[request.contrast],
         request=request,
+        stage=stage,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -10,9 +11,12 @@ from captum.attr import Occlusion as CaptumOcclusion
 
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
+from whylabel.explainers.progressive import Estimate
 from whylabel.explainers.registry import register
 
 GREY = 128
+PREVIEW_ABOVE = 400
+"""Passes from which a sweep shows a coarse preview first (400: about 2 s on EfficientNet-Lite0 here)."""
 
 
 @register
@@ -43,9 +47,37 @@ class Occlusion(Explainer):
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        heatmap, evaluated = self.sweep(job, job.params["window"], job.params["stride"], Counter(job, 0))
+        return heatmap, {"evaluations": evaluated}
+
+    def estimates(self, job: Job) -> Iterator[Estimate]:
+        """A coarse preview (window and stride doubled: about a quarter of the passes), then the map asked for.
+
+        Only for sweeps of PREVIEW_ABOVE passes or more: a smaller one is its own first estimate, in about a
+        second, and a preview would only add a quarter to its cost.
+        """
         window, stride = job.params["window"], job.params["stride"]
+        size = min(job.pixels.shape[:2])
+        coarse = (min(2 * window, size), min(2 * stride, size))
+        height, width = job.pixels.shape[:2]
+        fine_passes = evaluations(width, height, window, stride) + 1
+        coarse_passes = evaluations(width, height, *coarse) + 1
+        if fine_passes < PREVIEW_ABOVE or coarse == (window, stride) or coarse_passes * 4 > fine_passes:
+            heatmap, extras = self.compute(job)
+            yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
+            return
+        counter = Counter(job, coarse_passes + fine_passes)
+        preview, done = self.sweep(job, *coarse, counter)
+        yield Estimate(preview, {"evaluations": done}, done, coarse_passes + fine_passes, preview=True)
+        heatmap, fine = self.sweep(job, window, stride, counter)
+        yield Estimate(heatmap, {"evaluations": fine}, done + fine, coarse_passes + fine_passes, final=True)
+
+    def sweep(self, job: Job, window: int, stride: int, counter: Counter) -> tuple[np.ndarray, int]:
+        """Captum's occlusion map for one window and stride, and the passes it took."""
         x = torch.from_numpy(job.pixels.astype(np.float32))[None]  # (1, H, W, 3) pixels: the engine normalises
-        counter = Counter(job, evaluations(x.shape[2], x.shape[1], window, stride) + 1)
+        passes = evaluations(x.shape[2], x.shape[1], window, stride) + 1
+        counter.total = max(counter.total, counter.done + passes)
+        before = counter.done
         with single_torch_thread():
             attribution = CaptumOcclusion(lambda batch: logits(job, batch, counter)).attribute(
                 x,
@@ -55,7 +87,7 @@ class Occlusion(Explainer):
                 baselines=float(GREY),
                 perturbations_per_eval=IMAGES_PER_CALL,
             )
-        return attribution[0].mean(dim=-1).numpy(), {"evaluations": counter.done}
+        return attribution[0].mean(dim=-1).numpy(), counter.done - before
 
 
 def evaluations(width: int, height: int, window: int, stride: int) -> int:

@@ -14,7 +14,11 @@ import shap
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, probabilities
 from whylabel.explainers.hide import PLAIN_FILLS, fill_param, hidden_image
+from whylabel.explainers.progressive import Estimate
 from whylabel.explainers.registry import register
+
+PREVIEW_AT_LEAST = 40
+"""The smallest preview budget worth showing: below it, SHAP's coarsest split says little."""
 
 
 class ImageMasker(shap.maskers.Image):
@@ -56,20 +60,40 @@ class Shap(Explainer):
     )
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        counter = Counter(job, job.params["evaluations"])
+        return self.partition(job, job.params["evaluations"], counter)
+
+    def estimates(self, job: Job) -> Iterator[Estimate]:
+        """A preview from a quarter of the budget (the same search, stopped early), then the whole budget."""
+        budget = job.params["evaluations"]
+        first = budget // 4
+        if first < PREVIEW_AT_LEAST:
+            heatmap, extras = self.compute(job)
+            yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
+            return
+        counter = Counter(job, first + budget)
+        preview, extras = self.partition(job, first, counter)
+        yield Estimate(preview, extras, counter.done, first + budget, preview=True)
+        heatmap, extras = self.partition(job, budget, counter)
+        yield Estimate(
+            heatmap, {**extras, "evaluations": counter.done - first}, counter.done, first + budget, final=True
+        )
+
+    def partition(self, job: Job, budget: int, counter: Counter) -> tuple[np.ndarray, dict[str, Any]]:
+        """Owen values from shap's Partition explainer with `budget` evaluations, and their base value."""
         image = np.asarray(job.pixels, dtype=np.float32)
         masker = ImageMasker(hidden_image(image, job.params["fill"]), image.shape)
-        counter = Counter(job, job.params["evaluations"])
+        before = counter.done
 
         def predict(images: np.ndarray) -> np.ndarray:
             return probabilities(job, np.asarray(images), counter)[:, [job.target]]
 
         explainer = shap.Explainer(predict, masker, algorithm="partition", seed=job.seed)
-        evaluations = job.params["evaluations"]
         with fixed_tie_breaks():
-            result = explainer(image[None], max_evals=evaluations, batch_size=IMAGES_PER_CALL, silent=True)
+            result = explainer(image[None], max_evals=budget, batch_size=IMAGES_PER_CALL, silent=True)
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
-        return values, {"base_value": base, "evaluations": counter.done}
+        return values, {"base_value": base, "evaluations": counter.done - before}
 
 
 TIE_BREAKS = threading.Lock()

@@ -59,6 +59,8 @@ def caption(att: Attribution) -> str:
         parts.append(f"completeness gap {gap:+.3g} ({rel:.1%} of the score change)")
     if "r2" in att.extras:
         parts.append(f"surrogate R² {att.extras['r2']:.2f} over {att.extras['n_superpixels']} superpixels")
+    if att.stage is not None and att.stage.planned > 1:  # a method that samples: which estimate this is
+        parts.append(att.stage.label())
     return " · ".join(parts)
 
 

@@ -104,15 +104,24 @@ class Key(NamedTuple):
     params: tuple[tuple[str, Any], ...]
 
 
-def attribution(key: Key, clf: models.Classifier, image: Image.Image, progress: Progress) -> explainers.Attribution:
-    """An attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)."""
+def attribution(
+    key: Key,
+    clf: models.Classifier,
+    image: Image.Image,
+    progress: Progress,
+    on_stage: Callable[[explainers.Attribution], None] | None = None,
+) -> explainers.Attribution:
+    """The converged attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters).
+
+    While it is computed, `on_stage` sees each estimate on the way; a cached one has none to show.
+    """
 
     def compute() -> explainers.Attribution:
         with runs.logged(describe(key)):
-            att = explainers.explain(
-                clf, image, key.method, target=key.target, seed=key.seed, progress=progress, contrast=key.contrast,
-                **dict(key.params),
-            )  # fmt: skip
+            request = explainers.Request.make(
+                clf, image, key.method, target=key.target, contrast=key.contrast, seed=key.seed, **dict(key.params)
+            )
+            att = explainers.run(request, progress, on_stage)
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
         return att
 

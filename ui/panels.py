@@ -116,18 +116,22 @@ def panel(
     method = key.method
     cls = explainers.get(method)
     st.markdown(f"#### {cls.title}")
-    slot = st.empty()
-    bar = slot.progress(0.0, text=f"Computing {cls.title}…")
+    slot, status = st.empty(), st.empty()
+    bar = status.progress(0.0, text=f"Computing {cls.title}…")
+
+    def show(estimate: explainers.Attribution) -> None:  # a first estimate or a refinement, until converged
+        if estimate.stage is not None and not estimate.stage.converged:
+            with slot.container():
+                st.plotly_chart(render.attribution_figure(pixels, estimate, display), key=None)
+                st.caption(render.caption(estimate))
+
     try:
-        att = cache.attribution(
-            key,
-            clf,
-            picked.image,
-            runs.progress_bar(bar, f"Computing {cls.title}…"),
-        )
+        att = cache.attribution(key, clf, picked.image, runs.progress_bar(bar, f"Computing {cls.title}…"), show)
     except Exception as err:  # a panel that fails says why and leaves the others standing
+        status.empty()
         slot.error(f"{cls.title} could not be computed: {err}")
         return None
+    status.empty()
     with slot.container():
         st.plotly_chart(render.attribution_figure(pixels, att, display), key=f"figure.{method}")
         st.caption(render.caption(att))

@@ -154,17 +154,19 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 @pytest.fixture
 def computed(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
-    """Records every map actually computed (not served from the cache): call it for the list of method names."""
+    """Records every map actually computed (not served from the cache): call it for the list of method names.
+
+    Every run goes through a method's `estimates` (which calls `compute` for the methods that do not refine)."""
     calls: list[str] = []
     for method in METHODS:
         cls = explainers.get(method)
-        original = cls.compute
+        original = cls.estimates
 
-        def compute(self, job, _original=original, _method=method):
+        def estimates(self, job, _original=original, _method=method):
             calls.append(_method)
             return _original(self, job)
 
-        monkeypatch.setattr(cls, "compute", compute)
+        monkeypatch.setattr(cls, "estimates", estimates)
     return lambda: list(calls)
 
 

@@ -10,7 +10,9 @@ import pytest
 from bench import convergence
 from bench import run as bench
 from whylabel import explainers
+from whylabel.explainers.lime_image import FIRST_SAMPLES
 from whylabel.explainers.occlusion import evaluations
+from whylabel.explainers.progressive import doubling
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,9 @@ def test_bench_counts_the_images_each_path_shows_the_model(result):
     size = 28  # mnist_cnn's input
     assert run["notebook"]["occlusion"]["images"] == evaluations(size, size, 15, 8) + 1
     assert run["notebook"]["lime"]["images"] == 1000
-    assert run["dashboard"]["lime"]["images"] == explainers.get("lime").resolve({}, size)["samples"]
+    lime_samples = explainers.get("lime").resolve({}, size)["samples"]
+    assert run["dashboard"]["lime"]["images"] in doubling(FIRST_SAMPLES, lime_samples)  # stops once converged
+    assert all(0 < run["dashboard"][m]["first_seconds"] <= run["dashboard"][m]["seconds"] for m in bench.METHODS)
     assert run["dashboard"]["occlusion"]["images"] == evaluations(size, size, 4, 2) + 1  # 32/16 scaled to 28 px
     assert 0 < run["dashboard"]["shap"]["images"] <= explainers.get("shap").resolve({}, size)["evaluations"] + 2
 

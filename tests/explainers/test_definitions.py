@@ -148,36 +148,32 @@ def test_shap_base_value_is_the_probability_of_the_fully_hidden_image(tiny_clf, 
 # --- our speed-ups reproduce the libraries exactly ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seed", "hide_colour"), [(0, None), (7, 0), (3, 128)])
-def test_vectorised_lime_sampling_gives_lime_image_explanation(monkeypatch, noise_image, seed, hide_colour):
+@pytest.mark.parametrize(("seed", "fill", "hide_color"), [(0, "grey", 128), (7, "black", 0), (3, "grey", 128)])
+def test_our_lime_gives_lime_images_own_explanation(monkeypatch, tiny_clf, noise_image, seed, fill, hide_color):
+    """Our sampling, hiding and staged fitting reproduce `LimeImageExplainer.explain_instance` exactly."""
     from lime import lime_image
 
-    from whylabel.explainers.lime_image import VectorisedLimeImageExplainer
+    from whylabel.explainers.forward import softmax
+    from whylabel.explainers.superpixels import segment
 
-    image = np.asarray(noise_image(20, 16, seed=seed))
-    segments = np.repeat(np.repeat(np.arange(20).reshape(4, 5), 4, axis=0), 4, axis=1)
-    weights = np.random.default_rng(seed).standard_normal((20, 3))
+    image = noise_image(16, 16, seed=seed)
+    params = {"samples": 60, "n_segments": 10, "segmentation": "slic", "fill": fill}
+    ours = explainers.explain(tiny_clf, image, "lime", target=1, seed=seed, **params)
 
-    def classifier(images: np.ndarray) -> np.ndarray:  # any function of the pixels: a superpixel-weighted mean
-        images = images.astype(np.float64)  # lime passes uint8, ours float32: the same whole-number pixels
-        means = np.stack([images[:, segments == s].mean(axis=(1, 2)) for s in range(20)], axis=1)
-        logits = means @ weights / 255
-        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-
-    fudged = image.copy()  # the hidden image lime builds from hide_color, in the image's own dtype
-    for s in range(20):
-        fudged[segments == s] = fudged[segments == s].mean(axis=0) if hide_colour is None else hide_colour
-
-    def explain(cls: type) -> tuple:
-        made = cls(random_state=seed) if cls is lime_image.LimeImageExplainer else cls(fudged, random_state=seed)
-        out = made.explain_instance(
-            image, classifier, labels=(1,), top_labels=None, hide_color=hide_colour, num_features=20,
-            num_samples=60, segmentation_fn=lambda _: segments, random_seed=seed,
-        )  # fmt: skip
-        return out.local_exp[1], out.score, out.intercept[1]
-
+    pixels = tiny_clf.input_image(image)
+    segments = segment(pixels, "slic", 10, seed)
     monkeypatch.setattr(lime_image, "tqdm", lambda rows: rows)  # silence lime's own bar for the reference run
-    assert explain(VectorisedLimeImageExplainer) == explain(lime_image.LimeImageExplainer)
+    theirs = lime_image.LimeImageExplainer(random_state=seed).explain_instance(
+        pixels, lambda images: softmax(tiny_clf.engine().logits(images.astype(np.float32))), labels=(1,),
+        top_labels=None, hide_color=hide_color, num_features=int(segments.max()) + 1, num_samples=60,
+        segmentation_fn=lambda _: segments, random_seed=seed,
+    )  # fmt: skip
+
+    weights = np.zeros(int(segments.max()) + 1)
+    for feature, weight in theirs.local_exp[1]:
+        weights[feature] = weight
+    np.testing.assert_allclose(ours.heatmap, weights[segments].astype(np.float32), rtol=1e-5, atol=1e-7)
+    assert ours.extras["r2"] == pytest.approx(theirs.score, rel=1e-6)
 
 
 def test_shap_masker_reuses_shaps_own_partition_tree():
@@ -190,3 +186,24 @@ def test_shap_masker_reuses_shaps_own_partition_tree():
 
     assert np.array_equal(ours.clustering, shap.maskers.Image(np.zeros(shape), shape).clustering)
     assert ImageMasker(np.ones(shape), shape).clustering is ours.clustering  # built once per shape
+
+
+def test_a_long_occlusion_sweep_shows_a_coarse_preview_first_and_ends_with_the_map_asked_for(tiny, noise_image):
+    from whylabel.explainers.occlusion import PREVIEW_ABOVE
+
+    counting = tiny.Counting(tiny.TinyConv())
+    clf = models.from_module(counting, tiny.labels, 48, crop=1.0, backend="torch")
+    clf.engine()
+    counting.images = 0
+    img = noise_image(48, 48)
+    fine, coarse = evaluations(48, 48, 4, 2) + 1, evaluations(48, 48, 8, 4) + 1
+    assert fine >= PREVIEW_ABOVE
+
+    shown = list(explainers.stages(explainers.Request.make(clf, img, "occlusion", target=0, window=4, stride=2)))
+
+    assert counting.images == coarse + fine  # the preview, then the map asked for
+    assert [a.stage.converged for a in shown] == [False, True]
+    assert shown[1].extras["evaluations"] == fine and shown[1].stage.evaluations == coarse + fine
+    preview = explainers.explain(clf, img, "occlusion", target=0, window=8, stride=4)  # a short sweep: no preview
+    np.testing.assert_array_equal(shown[0].heatmap, preview.heatmap)
+    assert preview.stage.number == 1 and preview.stage.converged

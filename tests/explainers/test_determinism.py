@@ -165,15 +165,15 @@ def test_both_kinds_of_settings_are_exercised():
 
 
 def spy_on_compute(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
-    """The seeds of every job the method computes, as a list that grows with each call."""
+    """The seeds of every job the method runs (through `estimates`, which every run goes through)."""
     cls = explainers.get(method)
-    real, seeds = cls.compute, []
+    real, seeds = cls.estimates, []
 
-    def compute(self, job):
+    def estimates(self, job):
         seeds.append(job.seed)
         return real(self, job)
 
-    monkeypatch.setattr(cls, "compute", compute)
+    monkeypatch.setattr(cls, "estimates", estimates)
     return seeds
 
 

@@ -1,0 +1,107 @@
+"""Progressive maps: the stopping rule from its definition, and each method's estimates from what they claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from whylabel import explainers, models
+from whylabel.explainers.base import Job
+from whylabel.explainers.progressive import STABLE_OVERLAP, Estimate, converge, doubling, overlap
+
+
+def estimate(top: list[int], n: int, final: bool = False, preview: bool = False) -> Estimate:
+    """A 10x10 map whose top-10% pixels are `top` (flat indices)."""
+    heatmap = np.zeros(100)
+    heatmap[top] = np.arange(len(top), 0, -1)
+    return Estimate(heatmap.reshape(10, 10), {}, n, 800, final=final, preview=preview)
+
+
+def test_refinement_stops_at_the_first_estimate_whose_top_ten_percent_is_stable():
+    a, b, c = list(range(10)), [*range(9), 50], [*range(9), 60]  # b and c share 9 of 10 with a, and with each other
+    shown = list(converge(iter([estimate(list(range(50, 60)), 100), estimate(a, 200), estimate(b, 400),
+                                estimate(c, 800, final=True)])))  # fmt: skip
+
+    assert [stage.evaluations for _, stage in shown] == [100, 200, 400]
+    assert [stage.converged for _, stage in shown] == [False, False, True]
+    assert shown[-1][1].overlap == pytest.approx(0.9) and shown[-1][1].overlap >= STABLE_OVERLAP
+    assert shown[1][1].overlap == 0.0 and shown[0][1].overlap is None
+
+
+def test_a_preview_never_counts_as_converged_and_the_last_estimate_always_does():
+    same = list(range(10))
+    shown = list(converge(iter([estimate(same, 10, preview=True), estimate(same, 50, final=True)])))
+
+    assert [stage.converged for _, stage in shown] == [False, True]
+    assert shown[1][1].overlap is None  # nothing is compared with a preview
+    assert overlap(np.arange(100.0), np.arange(100.0)) == 1.0
+
+
+def test_doubling_schedule():
+    assert doubling(100, 400) == [100, 200, 400]
+    assert doubling(100, 300) == [100, 200, 300]
+    assert doubling(100, 60) == [60]
+
+
+def lime_job(clf: models.Classifier, img, samples: int, seed: int = 0) -> Job:
+    request = explainers.Request.make(clf, img, "lime", target=1, seed=seed, samples=samples, n_segments=12)
+    return Job(clf, clf.input_image(img), 1, seed, dict(request.params), lambda _: None)
+
+
+def test_each_lime_estimate_is_limes_fit_to_the_first_n_of_the_same_samples(tiny_clf, noise_image):
+    img = noise_image(24, 24, seed=1)
+    request = explainers.Request.make(tiny_clf, img, "lime", target=1, samples=400, n_segments=12)
+
+    shown = list(explainers.stages(request))
+
+    assert [a.stage.evaluations for a in shown] == doubling(100, 400)[: len(shown)]
+    assert shown[0].stage.label().startswith("first estimate: 100 of at most 400 evaluations")
+    for att in shown:  # the first n samples of a 400-sample draw are the whole draw of an n-sample run
+        whole = explainers.get("lime")().compute(lime_job(tiny_clf, img, att.stage.evaluations))[0]
+        np.testing.assert_allclose(att.heatmap, whole, rtol=1e-5, atol=1e-8)
+    assert shown[-1].stage.converged and not any(a.stage.converged for a in shown[:-1])
+
+
+def test_explain_returns_the_converged_map_and_on_stage_hears_every_estimate(tiny_clf, noise_image):
+    img = noise_image(24, 24, seed=2)
+    heard: list[explainers.Attribution] = []
+
+    att = explainers.run(
+        explainers.Request.make(tiny_clf, img, "lime", target=1, samples=800, n_segments=12), on_stage=heard.append
+    )
+
+    assert heard[-1] is att and att.stage.converged
+    np.testing.assert_array_equal(att.heatmap, explainers.explain(tiny_clf, img, "lime", target=1, samples=800,
+                                                                  n_segments=12).heatmap)  # fmt: skip
+    with pytest.raises(ValueError, match="on_stage must be a function"):
+        explainers.run(att.request, on_stage=3)
+
+
+def test_closing_the_stages_early_stops_the_work(tiny, noise_image):
+    counting = tiny.Counting(tiny.TinyConv())
+    clf = models.from_module(counting, tiny.labels, 24, crop=1.0, backend="torch")
+    clf.engine()
+    counting.images = 0
+    stages = explainers.stages(explainers.Request.make(clf, noise_image(24, 24), "lime", samples=1600, n_segments=12))
+
+    first = next(stages)
+    stages.close()
+
+    assert first.stage.evaluations == 100 and counting.images <= 100 + 16  # one more batch at most
+
+
+def test_shap_shows_a_preview_from_a_quarter_of_the_budget_then_the_whole_budget(tiny_clf, noise_image):
+    img = noise_image(20, 20, seed=3)
+
+    shown = list(explainers.stages(explainers.Request.make(tiny_clf, img, "shap", target=0, evaluations=200)))
+
+    assert [a.stage.converged for a in shown] == [False, True]
+    quarter = explainers.explain(tiny_clf, img, "shap", target=0, evaluations=50).heatmap  # too small to preview
+    np.testing.assert_array_equal(shown[0].heatmap, quarter)
+    assert shown[1].extras["evaluations"] <= 200 and shown[1].stage.evaluations > shown[0].stage.evaluations
+
+
+def test_a_method_that_does_not_refine_gives_one_map(tiny_clf, noise_image):
+    (att,) = explainers.stages(explainers.Request.make(tiny_clf, noise_image(16, 16), "saliency", target=0))
+
+    assert att.stage.converged and att.stage.label() == "computed in one go (1 evaluation)"
