@@ -122,6 +122,8 @@ at.run()
 assert not at.exception, [e.value for e in at.exception]
 keys = {c.key for c in at.get("plotly_chart") if c.key}
 assert {"figure.saliency", "figure.occlusion", "figure.lime", "figure.shap"} <= keys, keys
+from whylabel.ui import cache
+cache.warm_up().join(timeout=300)  # the page's background warm-up (numba compiling) ends before the interpreter does
 print("page ok")
 """
 

@@ -392,5 +392,8 @@ def test_a_run_the_user_replaces_stops_instead_of_finishing(page: Page, server_l
 
     events = computations(server_log, first)
     replaced = events[events.index(("finished", "shap")) + 1 :]
-    assert replaced == [("started", "lime"), ("stopped", "lime")], events  # no SHAP run began after it either
+    # Streamlit (fastReruns) may start the same LIME run twice when the browser sends the committed value twice;
+    # every run begun on the first image must stop, none may finish, and no SHAP run may begin after it.
+    started, stopped = replaced.count(("started", "lime")), replaced.count(("stopped", "lime"))
+    assert started >= 1 and started == stopped == len(replaced) / 2, events
     assert ("finished", "lime") in computations(server_log, second)
