@@ -570,7 +570,7 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
 def test_the_stride_can_never_exceed_the_window_on_the_page(mnist_app: AppTest) -> None:
     at = mnist_app
     stride = at.slider(key="occlusion.stride.28")
-    assert (stride.min, stride.max, stride.value) == (1, 2, 1)  # at most the window (16 scaled to 28 px: 2)
+    assert (stride.min, stride.max, stride.value) == (1, 4, 2)  # at most the window (4 at 28 px)
 
     at.slider(key="occlusion.window.28").set_value(1).run()  # smaller than the stride on screen
     assert_clean(at)
