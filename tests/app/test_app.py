@@ -324,7 +324,7 @@ def test_changing_a_method_parameter_recomputes_only_that_panel(
     at.slider(key="occlusion.window.28").set_value(7).run()
     assert_clean(at)
     after = panel_captions(at)
-    assert "window=7, stride=1" in after["occlusion"]
+    assert "window=7, stride=2" in after["occlusion"]
     assert after["occlusion"] != before["occlusion"]
     for method in ("saliency", "lime", "shap"):
         assert after[method] == before[method], method
