@@ -55,17 +55,9 @@ def test_lime_over_a_checkerboard_cut_square_by_square_says_it_cannot_see_it() -
     assert grey.extras["weak_fill_share"] < blindspots.WEAK_AREA and not grey.warnings  # grey hides the pattern
 
 
-@pytest.mark.parametrize(
-    ("method", "params"),
-    [
-        ("lime", {"fill": "mean", "n_segments": 16}),  # textured superpixels of many pixels: their mean is not them
-        ("lime", {"fill": "blur", "n_segments": 16}),
-        ("shap", {}),
-        ("occlusion", {}),
-        ("integrated_gradients", {}),
-    ],
-)
-def test_a_fill_that_changes_everything_gives_no_blind_spot_warning(tiny_clf, noise_image, method, params) -> None:
+@pytest.mark.parametrize("method", ["lime", "shap", "occlusion", "integrated_gradients"])
+def test_a_fill_that_changes_everything_gives_no_blind_spot_warning(tiny_clf, noise_image, method: str) -> None:
+    params = {"n_segments": 16} if method == "lime" else {}  # superpixels of many pixels, not 1-3 of them
     att = explainers.explain(tiny_clf, noise_image(32, 32), method, target=1, **params)
     assert att.extras["weak_fill_share"] < blindspots.WEAK_AREA
     assert not [w for w in att.warnings if w.startswith("Blind spot")], att.warnings
