@@ -224,6 +224,7 @@ def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dic
         "heatmap_shape": list(att.heatmap.shape),
         "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None},
         "stage": None if att.stage is None else stage_record(att.stage),
+        "warnings": list(att.warnings),
         "trust": found,
     }
 

@@ -102,6 +102,9 @@ def report_html(record: dict, figure: bytes) -> str:
     ]  # fmt: skip
     guides = "".join(guide(m["name"]) for m in record["methods"])
     failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in record["failures"].items())
+    warned = "".join(
+        f"<li>{html.escape(m['title'])}: {html.escape(w)}</li>" for m in record["methods"] for w in m["warnings"]
+    )
     picture = base64.b64encode(figure).decode()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>whylabel evidence: {html.escape(image["name"])}</title>
@@ -115,6 +118,7 @@ def report_html(record: dict, figure: bytes) -> str:
 better); insertion: as they are revealed (higher is better); each beside the range of several random maps'
 areas, with a verdict: better than every random map, within their range, or worse. Sanity Spearman: Spearman
 correlation with the map of a randomised model (near 0 passes). Stability: mean Spearman across seeds.</p>
+{f"<h2>What these maps cannot show</h2><ul>{warned}</ul>" if warned else ""}
 {f"<h2>Not computed</h2><ul>{failures}</ul>" if failures else ""}
 <h2>How to read each map</h2><ul>{guides}</ul>
 <h2>Provenance</h2>{html_table(["", ""], provenance)}
@@ -147,5 +151,6 @@ def model_card_md(record: dict) -> str:
             "|---|---|---|---|---|---|---|",
             *rows,
             "",
+            *[f"- **{m['title']}**: {w}" for m in record["methods"] for w in m["warnings"]],
         ]
     )

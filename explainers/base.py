@@ -139,6 +139,8 @@ class Attribution:
     what the trust metrics re-run and score. None only for a map built by hand (to draw it)."""
     stage: Stage | None = None
     """Which estimate this map is (first estimate, refining, converged); None for a map built by hand."""
+    warnings: list[str] = field(default_factory=list)
+    """What this map cannot show or how far its own numbers disown it, one sentence each (see `blindspots`)."""
 
 
 @dataclass
@@ -236,6 +238,15 @@ class Explainer(ABC):
                 given[name] if name in given else bounded.default_for(input_size), input_size
             )
         return resolved
+
+    @classmethod
+    def warnings(cls, heatmap: np.ndarray, extras: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+        """This method's warnings for one map, from the measurements its `compute` put in `extras`.
+
+        A method with a blind spot by construction (a fill that hides little) or a fit of its own overrides this;
+        every map is also checked for being zero everywhere.
+        """
+        return []
 
     @abstractmethod
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:

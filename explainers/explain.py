@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from whylabel.explainers import blindspots
 from whylabel.explainers.base import Attribution, Explainer, Job, Param, Progress, shown
 from whylabel.explainers.hooks import no_leaked_hooks
 from whylabel.explainers.progressive import Estimate, Stage, converge
@@ -117,11 +118,12 @@ def stages(request: Request, progress: Progress | None = None) -> Iterator[Attri
 def attribution(request: Request, pixels: np.ndarray, estimate: Estimate, stage: Stage, seconds: float) -> Attribution:
     """The `Attribution` of one estimate of a request."""
     cls, clf = request.explainer, request.clf
+    heatmap = _check_map(estimate.heatmap, pixels.shape[:2], request.method)
     return Attribution(
         method=request.method,
         target=request.target,
         label=clf.labels[request.target],
-        heatmap=_check_map(estimate.heatmap, pixels.shape[:2], request.method),
+        heatmap=heatmap,
         params={**request.params, "seed": request.seed},
         seconds=seconds,
         signed=cls.signed,
@@ -131,6 +133,7 @@ def attribution(request: Request, pixels: np.ndarray, estimate: Estimate, stage:
         contrast_label=None if request.contrast is None else clf.labels[request.contrast],
         request=request,
         stage=stage,
+        warnings=[*blindspots.zero_map(heatmap), *cls.warnings(heatmap, estimate.extras, request.params)],
     )
 
 

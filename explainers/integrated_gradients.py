@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 
+from whylabel.explainers import blindspots
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.hide import hidden_image
 from whylabel.explainers.registry import register
@@ -40,9 +41,17 @@ class IntegratedGradients(Explainer):
     def uses_randomness(cls, params: Mapping[str, Any]) -> bool:
         return params["baseline"] == "noise"  # the noise image is drawn from the seed
 
+    @classmethod
+    def warnings(cls, heatmap: np.ndarray, extras: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+        gap = blindspots.completeness_gap(extras.get("relative_gap"))
+        if params["baseline"] == "noise":
+            return gap
+        return [*blindspots.weak_fill(extras.get("weak_fill_share"), params["baseline"], "baseline"), *gap]
+
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         x = job.tensor()
-        baseline = job.clf.to_tensor(baseline_pixels(np.asarray(job.pixels), job.params["baseline"], job.seed))
+        start = baseline_pixels(np.asarray(job.pixels), job.params["baseline"], job.seed)
+        baseline = job.clf.to_tensor(start)
         steps = job.params["steps"]
         attribution = CaptumIntegratedGradients(job.model(passes=-(-steps // BATCH))).attribute(
             x, baselines=baseline, target=job.target, n_steps=steps, internal_batch_size=BATCH
@@ -53,6 +62,7 @@ class IntegratedGradients(Explainer):
         change = float(scores[0] - scores[1])
         gap = float(attribution.sum()) - change
         extras = {"completeness_gap": gap, "score_change": change, "relative_gap": abs(gap) / max(abs(change), 1e-12)}
+        extras["weak_fill_share"] = blindspots.weak_share(job.pixels, start)
         return attribution.detach()[0].sum(dim=0).numpy(), extras
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 from lime import lime_image
 from sklearn.metrics import pairwise_distances
 
+from whylabel.explainers import blindspots
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import Counter, probabilities
 from whylabel.explainers.hide import fill_param, hidden_image, hide_segments
@@ -38,17 +39,32 @@ class Lime(Explainer):
     stochastic = True
     score = "probability"
     params = (
-        Param("segmentation", "slic", "Superpixel algorithm (scikit-image).", choices=ALGORITHMS),
+        Param("segmentation", "felzenszwalb", "Superpixel algorithm (scikit-image).", choices=ALGORITHMS),
         Param(
             "n_segments",
-            40,
-            "Approximate number of superpixels (SLIC gives 22-31 on the gallery photos).",
+            100,
+            "Approximate number of superpixels (Felzenszwalb's scale is set from it).",
             low=2,
             high=500,
         ),
-        Param("samples", 400, "Perturbed images the surrogate is fitted on.", low=10, high=10000),
-        fill_param("mean"),
+        Param("samples", 1000, "Most perturbed images the surrogate is fitted on.", low=10, high=10000),
+        Param(
+            "features",
+            10,
+            "Superpixels the surrogate keeps (lime's num_features, the K of the paper): the K it weighs most, "
+            "refitted; the others get 0.",
+            low=1,
+            high=500,
+        ),
+        fill_param("blur"),
     )
+
+    @classmethod
+    def warnings(cls, heatmap: np.ndarray, extras: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+        return [
+            *blindspots.weak_fill(extras.get("weak_fill_share"), params["fill"]),
+            *blindspots.poor_fit(extras.get("r2")),
+        ]
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         *_, last = self.estimates(job)  # every estimate, to the whole budget: lime's own explanation
@@ -67,6 +83,7 @@ class Lime(Explainer):
         p = job.params
         segments = segment(np.asarray(job.pixels), p["segmentation"], p["n_segments"], job.seed)
         hidden = hidden_image(job.pixels, p["fill"], segments)
+        weak = blindspots.weak_share(job.pixels, hidden, segments)
         lime = lime_image.LimeImageExplainer(random_state=job.seed)  # its generator, surrogate and selection
         n_features = int(segments.max()) + 1
         data = lime.random_state.randint(0, 2, p["samples"] * n_features).reshape((p["samples"], n_features))
@@ -79,10 +96,11 @@ class Lime(Explainer):
                 scores.append(probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
             labels = np.concatenate(scores)
             _, local, r2, _ = lime.base.explain_instance_with_data(
-                data[:n], labels, distances[:n], job.target, n_features, feature_selection=lime.feature_selection
+                data[:n], labels, distances[:n], job.target, min(p["features"], n_features), lime.feature_selection
             )
             weights = np.zeros(n_features)
             for feature, weight in local:
                 weights[feature] = weight
             extras = {"segments": segments, "r2": float(r2), "n_superpixels": n_features, "evaluations": n}
+            extras["weak_fill_share"] = weak
             yield Estimate(weights[segments], extras, n, p["samples"], final=n == p["samples"])

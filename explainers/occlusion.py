@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
+from whylabel.explainers import blindspots
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
 from whylabel.explainers.progressive import Estimate
@@ -33,11 +34,11 @@ class Occlusion(Explainer):
     )
     params = (
         Param(
-            "window", 32, "Side of the grey square, in model-input pixels.", low=1, high=512, at_most_input_size=True
+            "window", 16, "Side of the grey square, in model-input pixels.", low=1, high=512, at_most_input_size=True
         ),
         Param(
             "stride",
-            16,
+            8,
             "Step between square positions, in pixels (at most the window).",
             low=1,
             high=512,
@@ -46,9 +47,13 @@ class Occlusion(Explainer):
         ),
     )
 
+    @classmethod
+    def warnings(cls, heatmap: np.ndarray, extras: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+        return blindspots.weak_fill(extras.get("weak_fill_share"), "grey")
+
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         heatmap, evaluated = self.sweep(job, job.params["window"], job.params["stride"], Counter(job, 0))
-        return heatmap, {"evaluations": evaluated}
+        return heatmap, {"evaluations": evaluated, "weak_fill_share": weak_share(job)}
 
     def estimates(self, job: Job) -> Iterator[Estimate]:
         """A coarse preview (window and stride doubled: about a quarter of the passes), then the map asked for.
@@ -67,10 +72,14 @@ class Occlusion(Explainer):
             yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
             return
         counter = Counter(job, coarse_passes + fine_passes)
+        weak = weak_share(job)
         preview, done = self.sweep(job, *coarse, counter)
-        yield Estimate(preview, {"evaluations": done}, done, coarse_passes + fine_passes, preview=True)
+        yield Estimate(
+            preview, {"evaluations": done, "weak_fill_share": weak}, done, coarse_passes + fine_passes, preview=True
+        )
         heatmap, fine = self.sweep(job, window, stride, counter)
-        yield Estimate(heatmap, {"evaluations": fine}, done + fine, coarse_passes + fine_passes, final=True)
+        planned = coarse_passes + fine_passes
+        yield Estimate(heatmap, {"evaluations": fine, "weak_fill_share": weak}, done + fine, planned, final=True)
 
     def sweep(self, job: Job, window: int, stride: int, counter: Counter) -> tuple[np.ndarray, int]:
         """Captum's occlusion map for one window and stride, and the passes it took."""
@@ -88,6 +97,11 @@ class Occlusion(Explainer):
                 perturbations_per_eval=IMAGES_PER_CALL,
             )
         return attribution[0].mean(dim=-1).numpy(), counter.done - before
+
+
+def weak_share(job: Job) -> float:
+    """The share of the image the grey square leaves almost as it was (see `blindspots`)."""
+    return blindspots.weak_share(job.pixels, np.full(job.pixels.shape, GREY, np.float32))
 
 
 def evaluations(width: int, height: int, window: int, stride: int) -> int:

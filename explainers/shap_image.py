@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import shap
 
+from whylabel.explainers import blindspots
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, probabilities
 from whylabel.explainers.hide import PLAIN_FILLS, fill_param, hidden_image
@@ -55,9 +56,13 @@ class Shap(Explainer):
     )
     score = "probability"
     params = (
-        Param("evaluations", 100, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
+        Param("evaluations", 1500, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
         fill_param("blur", PLAIN_FILLS),
     )
+
+    @classmethod
+    def warnings(cls, heatmap: np.ndarray, extras: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+        return blindspots.weak_fill(extras.get("weak_fill_share"), params["fill"])
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         counter = Counter(job, job.params["evaluations"])
@@ -82,7 +87,8 @@ class Shap(Explainer):
     def partition(self, job: Job, budget: int, counter: Counter) -> tuple[np.ndarray, dict[str, Any]]:
         """Owen values from shap's Partition explainer with `budget` evaluations, and their base value."""
         image = np.asarray(job.pixels, dtype=np.float32)
-        masker = ImageMasker(hidden_image(image, job.params["fill"]), image.shape)
+        hidden = hidden_image(image, job.params["fill"])
+        masker = ImageMasker(hidden, image.shape)
         before = counter.done
 
         def predict(images: np.ndarray) -> np.ndarray:
@@ -93,7 +99,8 @@ class Shap(Explainer):
             result = explainer(image[None], max_evals=budget, batch_size=IMAGES_PER_CALL, silent=True)
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
-        return values, {"base_value": base, "evaluations": counter.done - before}
+        weak = blindspots.weak_share(image, hidden)
+        return values, {"base_value": base, "evaluations": counter.done - before, "weak_fill_share": weak}
 
 
 TIE_BREAKS = threading.Lock()

@@ -135,6 +135,8 @@ def panel(
     with slot.container():
         st.plotly_chart(render.attribution_figure(pixels, att, display), key=f"figure.{method}")
         st.caption(render.caption(att))
+        for warning in att.warnings:  # what this map cannot show, on the map
+            st.warning(warning, icon=":material/visibility_off:")
     with st.expander("How to read this"):
         st.markdown(f"{cls.how_to_read}\n\nPaper: [{cls.paper}]({cls.paper_url})")
     return att

@@ -227,7 +227,7 @@ def test_default_target_is_top1_cat(default_view: AppTest) -> None:
         assert caption.startswith(f"target **{label}** ({index})"), caption
         assert re.search(r" · seed 0 · \d+\.\d\d s", caption), caption
     # The default parameters, scaled to the 224-px input, are stated in the captions.
-    assert "window=32, stride=16" in captions["occlusion"]
+    assert "window=16, stride=8" in captions["occlusion"]
     lime, shap = explainers.get("lime").resolve({}, 224), explainers.get("shap").resolve({}, 224)
     assert f"n_segments={lime['n_segments']}, samples={lime['samples']}" in captions["lime"]
     assert f"evaluations={shap['evaluations']}" in captions["shap"]
@@ -320,11 +320,11 @@ def test_changing_a_method_parameter_recomputes_only_that_panel(
 ) -> None:
     at = mnist_app
     before = panel_captions(at)
-    assert "window=4, stride=2" in before["occlusion"]  # 32 and 16 scaled from 224 px to 28 px
+    assert "window=2, stride=1" in before["occlusion"]  # 16 and 8 scaled from 224 px to 28 px
     at.slider(key="occlusion.window.28").set_value(7).run()
     assert_clean(at)
     after = panel_captions(at)
-    assert "window=7, stride=2" in after["occlusion"]
+    assert "window=7, stride=1" in after["occlusion"]
     assert after["occlusion"] != before["occlusion"]
     for method in ("saliency", "lime", "shap"):
         assert after[method] == before[method], method
@@ -570,7 +570,7 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
 def test_the_stride_can_never_exceed_the_window_on_the_page(mnist_app: AppTest) -> None:
     at = mnist_app
     stride = at.slider(key="occlusion.stride.28")
-    assert (stride.min, stride.max, stride.value) == (1, 4, 2)  # at most the window (4 at 28 px)
+    assert (stride.min, stride.max, stride.value) == (1, 2, 1)  # at most the window (16 scaled to 28 px: 2)
 
     at.slider(key="occlusion.window.28").set_value(1).run()  # smaller than the stride on screen
     assert_clean(at)
@@ -627,3 +627,12 @@ def test_a_check_another_session_ran_is_not_shown_in_this_one(mnist_app: AppTest
     assert not [c.value for c in other.caption if "Spearman with the trained model's map" in c.value]
     other.button(key="check.sanity").click().run()  # asking shows the cached result at once
     assert "check.sanity.map" in chart_keys(other)
+
+
+def test_a_map_states_its_blind_spots_on_its_panel(mnist_app: AppTest) -> None:
+    """MNIST's background is flat black: a blurred copy leaves it black, so LIME and SHAP (blur fill) cannot
+    see evidence there and say so; occlusion's grey square changes black a lot and says nothing."""
+    warnings = [w.value for w in mnist_app.warning]
+    blind = [w for w in warnings if w.startswith("Blind spot: the blur fill")]
+    assert len(blind) == 2, warnings
+    assert not [w for w in warnings if "grey fill" in w], warnings

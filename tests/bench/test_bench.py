@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from bench import convergence
+from bench import defaults
 from bench import run as bench
 from whylabel import explainers
 from whylabel.explainers.lime_image import FIRST_SAMPLES
@@ -39,8 +38,9 @@ def test_bench_counts_the_images_each_path_shows_the_model(result):
     lime_samples = explainers.get("lime").resolve({}, size)["samples"]
     assert run["dashboard"]["lime"]["images"] in doubling(FIRST_SAMPLES, lime_samples)  # stops once converged
     assert all(0 < run["dashboard"][m]["first_seconds"] <= run["dashboard"][m]["seconds"] for m in bench.METHODS)
-    assert run["dashboard"]["occlusion"]["images"] == evaluations(size, size, 4, 2) + 1  # 32/16 scaled to 28 px
-    assert 0 < run["dashboard"]["shap"]["images"] <= explainers.get("shap").resolve({}, size)["evaluations"] + 2
+    assert run["dashboard"]["occlusion"]["images"] == evaluations(size, size, 2, 1) + 1  # 16/8 scaled to 28 px
+    budget = explainers.get("shap").resolve({}, size)["evaluations"]
+    assert 0 < run["dashboard"]["shap"]["images"] <= budget + budget // 4 + 2  # a preview from a quarter first
 
 
 def test_bench_summary_is_consistent_with_its_runs(result):
@@ -54,18 +54,15 @@ def test_bench_summary_is_consistent_with_its_runs(result):
     assert all(0 <= run[path][m]["deletion_auc"] <= 1 for path in ("notebook", "dashboard") for m in bench.METHODS)
 
 
-def test_overlap_and_per_superpixel_sums():
-    segments = np.array([[0, 0, 1], [2, 2, 1]])
-    heatmap = np.array([[1.0, 2.0, 5.0], [0.5, 0.5, -1.0]])
-    assert np.allclose(convergence.per_superpixel(heatmap, segments), [3.0, 4.0, 1.0])
-    assert convergence.top_superpixels(np.array([0.1, 0.9, 0.5]), k=2) == {1, 2}
-    assert convergence.overlap({1, 2, 3, 4}, {3, 4, 5, 6}) == 0.5
+def test_the_default_is_the_cheapest_budget_that_finds_the_evidence_and_deletes_as_well():
+    def row(n: int, least: float, auc: float) -> dict:
+        return {"params": {"samples": n}, "known_answer": {"least": least, "mean": least}, "deletion_auc": auc}
 
-
-def test_fewest_is_the_smallest_budget_that_stays_converged():
-    rows = [
-        {"evaluations": n, "mean_overlap": o}
-        for n, o in [(100, 0.7), (200, 0.82), (300, 0.79), (400, 0.85), (500, 0.9)]
-    ]
-    assert convergence.fewest(rows) == 400  # 200 reached it by luck and fell back at 300
-    assert convergence.fewest(rows[:1]) is None
+    notebook = 0.30
+    rows = [row(250, 0.55, 0.29), row(500, 0.72, 0.33), row(1000, 0.75, 0.305), row(2000, 0.9, 0.28)]
+    assert defaults.cheapest(rows, notebook) == {"samples": 1000}  # 250 misses evidence, 500 deletes worse
+    assert defaults.cheapest(rows[:2], notebook) is None
+    table = defaults.table({"lime": {"rows": [{**r, "seed_agreement": None, "evaluations": 1, "seconds": 0.1}
+                                              for r in rows], "notebook_deletion_auc": notebook,
+                                     "default": {"samples": 1000}}})  # fmt: skip
+    assert "| lime | samples 1000 **(default)** | 0.75 / 0.75 | 0.305 (0.300) | - |" in table

@@ -148,16 +148,21 @@ def test_shap_base_value_is_the_probability_of_the_fully_hidden_image(tiny_clf, 
 # --- our speed-ups reproduce the libraries exactly ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seed", "fill", "hide_color"), [(0, "grey", 128), (7, "black", 0), (3, "grey", 128)])
-def test_our_lime_gives_lime_images_own_explanation(monkeypatch, tiny_clf, noise_image, seed, fill, hide_color):
-    """Our sampling, hiding and staged fitting reproduce `LimeImageExplainer.explain_instance` exactly."""
+@pytest.mark.parametrize(
+    ("seed", "fill", "hide_color", "features"), [(0, "grey", 128, 3), (7, "black", 0, 8), (3, "grey", 128, 500)]
+)
+def test_our_lime_gives_lime_images_own_explanation(
+    monkeypatch, tiny_clf, noise_image, seed, fill, hide_color, features
+):
+    """Our sampling, hiding and staged fitting reproduce `LimeImageExplainer.explain_instance` exactly, with lime's
+    own feature selection for K superpixels (forward selection up to 6, the highest weights above)."""
     from lime import lime_image
 
     from whylabel.explainers.forward import softmax
     from whylabel.explainers.superpixels import segment
 
     image = noise_image(16, 16, seed=seed)
-    params = {"samples": 60, "n_segments": 10, "segmentation": "slic", "fill": fill}
+    params = {"samples": 60, "n_segments": 10, "segmentation": "slic", "fill": fill, "features": features}
     ours = explainers.explain(tiny_clf, image, "lime", target=1, seed=seed, **params)
 
     pixels = tiny_clf.input_image(image)
@@ -165,7 +170,7 @@ def test_our_lime_gives_lime_images_own_explanation(monkeypatch, tiny_clf, noise
     monkeypatch.setattr(lime_image, "tqdm", lambda rows: rows)  # silence lime's own bar for the reference run
     theirs = lime_image.LimeImageExplainer(random_state=seed).explain_instance(
         pixels, lambda images: softmax(tiny_clf.engine().logits(images.astype(np.float32))), labels=(1,),
-        top_labels=None, hide_color=hide_color, num_features=int(segments.max()) + 1, num_samples=60,
+        top_labels=None, hide_color=hide_color, num_features=min(features, int(segments.max()) + 1), num_samples=60,
         segmentation_fn=lambda _: segments, random_seed=seed,
     )  # fmt: skip
 
