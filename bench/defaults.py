@@ -25,8 +25,8 @@ from whylabel.explainers.progressive import overlap
 from whylabel.trust.faithfulness import curve
 
 BUDGETS: dict[str, list[dict[str, int]]] = {
-    "occlusion": [{"window": 32, "stride": 16}, {"window": 24, "stride": 12}, {"window": 16, "stride": 8},
-                  {"window": 12, "stride": 6}],
+    "occlusion": [{"window": 32, "stride": 16}, {"window": 16, "stride": 16}, {"window": 12, "stride": 12},
+                  {"window": 16, "stride": 8}],
     "lime": [{"samples": n} for n in (250, 500, 1000, 2000)],
     "shap": [{"evaluations": n} for n in (250, 500, 1000, 1500, 2000)],
 }  # fmt: skip

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,10 +19,17 @@ the maps. The engine splits each call into its own batches."""
 
 
 class Counter:
-    """Counts evaluated images against an expected total and reports the fraction done."""
+    """Counts evaluated images against an expected total and reports the fraction done.
 
-    def __init__(self, job: Job, total: int) -> None:
+    With `remember`, it also keeps each image's scores by its content, so an image a run has already shown
+    the model is not shown again: the stages of a progressive map share their evaluations (SHAP's search at a
+    larger budget repeats the smaller one's first; occlusion's coarse preview is a subset of the fine sweep's
+    windows). Only images the model really saw count as done.
+    """
+
+    def __init__(self, job: Job, total: int, remember: bool = False) -> None:
         self.job, self.total, self.done = job, max(total, 1), 0
+        self.memory: dict[bytes, np.ndarray] | None = {} if remember else None
 
     def add(self, n: int) -> None:
         self.done += n
@@ -33,9 +41,9 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
 
     With a contrast class, each column less the contrast's: column `target` is p(target) - p(contrast).
     """
-    out = job.versus(softmax(job.clf.engine().logits(np.asarray(images))).astype(np.float64))
-    counter.add(len(out))
-    return out
+    return counted(
+        counter, np.asarray(images), lambda x: job.versus(softmax(job.clf.engine().logits(x)).astype(np.float64))
+    )
 
 
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
@@ -43,8 +51,27 @@ def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
 
     With a contrast class, each column less the contrast's, as in `Job.model`.
     """
-    counter.add(len(batch))
-    return torch.from_numpy(job.versus(job.clf.engine().logits(batch.detach().numpy())))
+    scores = counted(counter, batch.detach().numpy(), lambda x: job.versus(job.clf.engine().logits(x)))
+    return torch.from_numpy(scores)
+
+
+def counted(counter: Counter, images: np.ndarray, scores: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`scores(images)`, counted; with the counter's memory, computed only for images it has not seen.
+
+    Images are known by a SHA-1 digest of their bytes (about 0.3 ms for a 224 x 224 image, a tenth of one forward
+    pass here), so two images share scores only when every value is the same.
+    """
+    if counter.memory is None:
+        out = scores(images)
+        counter.add(len(out))
+        return out
+    keys = [hashlib.sha1(np.ascontiguousarray(image).data).digest() for image in images]
+    new = {key: i for i, key in reversed(list(enumerate(keys))) if key not in counter.memory}
+    if new:
+        rows = list(new.values())
+        counter.memory.update(zip(new, scores(images[rows]), strict=True))
+        counter.add(len(rows))
+    return np.stack([counter.memory[key] for key in keys])
 
 
 @contextmanager

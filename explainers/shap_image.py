@@ -15,11 +15,11 @@ from whylabel.explainers import blindspots
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, probabilities
 from whylabel.explainers.hide import PLAIN_FILLS, fill_param, hidden_image
-from whylabel.explainers.progressive import Estimate
+from whylabel.explainers.progressive import Estimate, doubling
 from whylabel.explainers.registry import register
 
-PREVIEW_AT_LEAST = 40
-"""The smallest preview budget worth showing: below it, SHAP's coarsest split says little."""
+FIRST_AT_LEAST = 40
+"""The smallest first-estimate budget worth showing: below it, SHAP's coarsest split says little."""
 
 
 class ImageMasker(shap.maskers.Image):
@@ -69,20 +69,19 @@ class Shap(Explainer):
         return self.partition(job, job.params["evaluations"], counter)
 
     def estimates(self, job: Job) -> Iterator[Estimate]:
-        """A preview from a quarter of the budget (the same search, stopped early), then the whole budget."""
+        """Owen values at a quarter of the budget, then half, then all of it, until the top 10% stops moving.
+
+        Each stage is the same search run further: shap's Partition explainer expands the same regions in the
+        same order whatever its budget (ties broken the same way), so a larger budget's search begins with
+        the smaller one's evaluations, and the counter remembers their scores. A stage costs only the
+        evaluations it adds (and at most one batch again at the seam).
+        """
         budget = job.params["evaluations"]
-        first = budget // 4
-        if first < PREVIEW_AT_LEAST:
-            heatmap, extras = self.compute(job)
-            yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
-            return
-        counter = Counter(job, first + budget)
-        preview, extras = self.partition(job, first, counter)
-        yield Estimate(preview, extras, counter.done, first + budget, preview=True)
-        heatmap, extras = self.partition(job, budget, counter)
-        yield Estimate(
-            heatmap, {**extras, "evaluations": counter.done - first}, counter.done, first + budget, final=True
-        )
+        counter = Counter(job, budget, remember=True)
+        for n in doubling(max(budget // 4, FIRST_AT_LEAST), budget):
+            heatmap, extras = self.partition(job, n, counter)
+            extras["evaluations"] = counter.done
+            yield Estimate(heatmap, extras, counter.done, budget, final=n == budget)
 
     def partition(self, job: Job, budget: int, counter: Counter) -> tuple[np.ndarray, dict[str, Any]]:
         """Owen values from shap's Partition explainer with `budget` evaluations, and their base value."""

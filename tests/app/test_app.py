@@ -227,7 +227,7 @@ def test_default_target_is_top1_cat(default_view: AppTest) -> None:
         assert caption.startswith(f"target **{label}** ({index})"), caption
         assert re.search(r" · seed 0 · \d+\.\d\d s", caption), caption
     # The default parameters, scaled to the 224-px input, are stated in the captions.
-    assert "window=16, stride=8" in captions["occlusion"]
+    assert "window=16, stride=16" in captions["occlusion"]
     lime, shap = explainers.get("lime").resolve({}, 224), explainers.get("shap").resolve({}, 224)
     assert f"n_segments={lime['n_segments']}, samples={lime['samples']}" in captions["lime"]
     assert f"evaluations={shap['evaluations']}" in captions["shap"]
@@ -320,11 +320,11 @@ def test_changing_a_method_parameter_recomputes_only_that_panel(
 ) -> None:
     at = mnist_app
     before = panel_captions(at)
-    assert "window=2, stride=1" in before["occlusion"]  # 16 and 8 scaled from 224 px to 28 px
+    assert "window=2, stride=2" in before["occlusion"]  # 16 and 16 scaled from 224 px to 28 px
     at.slider(key="occlusion.window.28").set_value(7).run()
     assert_clean(at)
     after = panel_captions(at)
-    assert "window=7, stride=1" in after["occlusion"]
+    assert "window=7, stride=2" in after["occlusion"]
     assert after["occlusion"] != before["occlusion"]
     for method in ("saliency", "lime", "shap"):
         assert after[method] == before[method], method
@@ -570,7 +570,7 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
 def test_the_stride_can_never_exceed_the_window_on_the_page(mnist_app: AppTest) -> None:
     at = mnist_app
     stride = at.slider(key="occlusion.stride.28")
-    assert (stride.min, stride.max, stride.value) == (1, 2, 1)  # at most the window (16 scaled to 28 px: 2)
+    assert (stride.min, stride.max, stride.value) == (1, 2, 2)  # at most the window (16 scaled to 28 px: 2)
 
     at.slider(key="occlusion.window.28").set_value(1).run()  # smaller than the stride on screen
     assert_clean(at)

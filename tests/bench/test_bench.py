@@ -9,6 +9,7 @@ import pytest
 from bench import defaults
 from bench import run as bench
 from whylabel import explainers
+from whylabel.explainers.forward import IMAGES_PER_CALL
 from whylabel.explainers.lime_image import FIRST_SAMPLES
 from whylabel.explainers.occlusion import evaluations
 from whylabel.explainers.progressive import doubling
@@ -38,9 +39,9 @@ def test_bench_counts_the_images_each_path_shows_the_model(result):
     lime_samples = explainers.get("lime").resolve({}, size)["samples"]
     assert run["dashboard"]["lime"]["images"] in doubling(FIRST_SAMPLES, lime_samples)  # stops once converged
     assert all(0 < run["dashboard"][m]["first_seconds"] <= run["dashboard"][m]["seconds"] for m in bench.METHODS)
-    assert run["dashboard"]["occlusion"]["images"] == evaluations(size, size, 2, 1) + 1  # 16/8 scaled to 28 px
+    assert run["dashboard"]["occlusion"]["images"] == evaluations(size, size, 2, 2) + 1  # 16/16 scaled to 28 px
     budget = explainers.get("shap").resolve({}, size)["evaluations"]
-    assert 0 < run["dashboard"]["shap"]["images"] <= budget + budget // 4 + 2  # a preview from a quarter first
+    assert 0 < run["dashboard"]["shap"]["images"] <= budget + IMAGES_PER_CALL  # its stages share evaluations
 
 
 def test_bench_summary_is_consistent_with_its_runs(result):

@@ -112,7 +112,7 @@ def test_params_hold_every_resolved_value_and_the_seed(tiny_clf, photo, method):
 def test_length_defaults_are_scaled_to_the_input_size(tiny_clf, photo):
     att = explainers.explain(tiny_clf, photo, "occlusion", target=0)
     assert att.params["window"] == round(16 * INPUT_SIZE / 224)
-    assert att.params["stride"] == max(1, round(8 * INPUT_SIZE / 224))
+    assert att.params["stride"] == max(1, round(16 * INPUT_SIZE / 224))
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -90,15 +90,27 @@ def test_closing_the_stages_early_stops_the_work(tiny, noise_image):
     assert first.stage.evaluations == 100 and counting.images <= 100 + 16  # one more batch at most
 
 
-def test_shap_shows_a_preview_from_a_quarter_of_the_budget_then_the_whole_budget(tiny_clf, noise_image):
+def test_each_shap_stage_is_shap_at_its_budget_and_the_stages_share_their_evaluations(tiny, noise_image):
+    counting = tiny.Counting(tiny.TinyConv())
+    clf = models.from_module(counting, tiny.labels, 20, crop=1.0, backend="torch")
+    clf.engine()
+    counting.images = 0
     img = noise_image(20, 20, seed=3)
+    request = explainers.Request.make(clf, img, "shap", target=0, evaluations=400)
 
-    shown = list(explainers.stages(explainers.Request.make(tiny_clf, img, "shap", target=0, evaluations=200)))
+    shown = list(explainers.stages(request))
+    seen = counting.images
 
-    assert [a.stage.converged for a in shown] == [False, True]
-    quarter = explainers.explain(tiny_clf, img, "shap", target=0, evaluations=50).heatmap  # too small to preview
-    np.testing.assert_array_equal(shown[0].heatmap, quarter)
-    assert shown[1].extras["evaluations"] <= 200 and shown[1].stage.evaluations > shown[0].stage.evaluations
+    assert [a.stage.planned for a in shown] == [400] * len(shown)
+    assert shown[-1].stage.converged and not any(a.stage.converged for a in shown[:-1])
+    budgets = doubling(100, 400)[: len(shown)]  # a quarter, a half, the whole budget: stopped once stable
+    assert seen == shown[-1].stage.evaluations <= budgets[-1]  # each image shown to the model once, in all stages
+    assert [a.stage.evaluations for a in shown] == sorted({a.stage.evaluations for a in shown})
+    shap = explainers.get("shap")()
+    for att, budget in zip(shown, budgets, strict=True):  # each stage is the whole search at its own budget
+        alone, _ = shap.compute(Job(clf, clf.input_image(img), 0, 0, {**request.params, "evaluations": budget},
+                                    lambda _: None))  # fmt: skip
+        np.testing.assert_allclose(att.heatmap, alone, rtol=1e-6, atol=1e-9)
 
 
 def test_a_method_that_does_not_refine_gives_one_map(tiny_clf, noise_image):
