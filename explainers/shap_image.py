@@ -69,19 +69,23 @@ class Shap(Explainer):
         return self.partition(job, job.params["evaluations"], counter)
 
     def estimates(self, job: Job) -> Iterator[Estimate]:
-        """Owen values at a quarter of the budget, then half, then all of it, until the top 10% stops moving.
+        """Owen values at a quarter of the budget, then half, then all of it.
+
+        The earlier stages are previews, never taken as converged: with the stopping rule, SHAP stopped short
+        of its budget on a known-answer case (a 32-px patch) with under 0.7 of its map on the evidence (0.75
+        with the whole budget), and on four gallery photos the rule never stopped it early anyway.
 
         Each stage is the same search run further: shap's Partition explainer expands the same regions in the
         same order whatever its budget (ties broken the same way), so a larger budget's search begins with
         the smaller one's evaluations, and the counter remembers their scores. A stage costs only the
-        evaluations it adds (and at most one batch again at the seam).
+        evaluations it adds.
         """
         budget = job.params["evaluations"]
         counter = Counter(job, budget, remember=True)
         for n in doubling(max(budget // 4, FIRST_AT_LEAST), budget):
             heatmap, extras = self.partition(job, n, counter)
             extras["evaluations"] = counter.done
-            yield Estimate(heatmap, extras, counter.done, budget, final=n == budget)
+            yield Estimate(heatmap, extras, counter.done, budget, final=n == budget, preview=n < budget)
 
     def partition(self, job: Job, budget: int, counter: Counter) -> tuple[np.ndarray, dict[str, Any]]:
         """Owen values from shap's Partition explainer with `budget` evaluations, and their base value."""

@@ -103,7 +103,8 @@ def test_each_shap_stage_is_shap_at_its_budget_and_the_stages_share_their_evalua
 
     assert [a.stage.planned for a in shown] == [400] * len(shown)
     assert shown[-1].stage.converged and not any(a.stage.converged for a in shown[:-1])
-    budgets = doubling(100, 400)[: len(shown)]  # a quarter, a half, the whole budget: stopped once stable
+    budgets = doubling(100, 400)  # a quarter, a half, the whole budget: previews, then the map
+    assert len(shown) == len(budgets)
     assert seen == shown[-1].stage.evaluations <= budgets[-1]  # each image shown to the model once, in all stages
     assert [a.stage.evaluations for a in shown] == sorted({a.stage.evaluations for a in shown})
     shap = explainers.get("shap")()
