@@ -161,7 +161,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def sweep(clf: models.Classifier, names: list[str], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """`bench.defaults`: each budget's known-answer share, deletion AUC and seed agreement, against the notebook."""
-    notebook_auc = {m: statistics.mean(r["notebook"][m]["deletion_auc"] for r in runs) for m in PERTURBATION}
+    same = [r for r in runs if r["photo"] in names]  # the notebook's deletion on the photos the sweep uses
+    notebook_auc = {m: statistics.mean(r["notebook"][m]["deletion_auc"] for r in same) for m in PERTURBATION}
     found = defaults.sweep(clf, [models.sample_image(name) for name in names], notebook_auc)
     return {"photos": names, **found}
 

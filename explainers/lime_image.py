@@ -47,7 +47,7 @@ class Lime(Explainer):
             low=2,
             high=500,
         ),
-        Param("samples", 1000, "Most perturbed images the surrogate is fitted on.", low=10, high=10000),
+        Param("samples", 500, "Most perturbed images the surrogate is fitted on.", low=10, high=10000),
         Param(
             "features",
             10,
