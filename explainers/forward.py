@@ -66,7 +66,10 @@ def counted(counter: Counter, images: np.ndarray, scores: Callable[[np.ndarray],
         counter.add(len(out))
         return out
     keys = [hashlib.sha1(np.ascontiguousarray(image).data).digest() for image in images]
-    new = {key: i for i, key in reversed(list(enumerate(keys))) if key not in counter.memory}
+    new: dict[bytes, int] = {}  # each unseen image's first row in this batch
+    for i, key in enumerate(keys):
+        if key not in counter.memory:
+            new.setdefault(key, i)
     if new:
         rows = list(new.values())
         counter.memory.update(zip(new, scores(images[rows]), strict=True))

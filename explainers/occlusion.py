@@ -76,7 +76,8 @@ class Occlusion(Explainer):
             heatmap, extras = self.compute(job)
             yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
             return
-        counter = Counter(job, fine_passes if coarse[0] == window else coarse_passes + fine_passes, remember=True)
+        shared = coarse[0] == window  # same window: the preview's windows are among the fine sweep's
+        counter = Counter(job, fine_passes if shared else coarse_passes + fine_passes, remember=shared)
         weak = weak_share(job)
         preview, done = self.sweep(job, *coarse, counter)
         yield Estimate(preview, {"evaluations": done, "weak_fill_share": weak}, done, counter.total, preview=True)
