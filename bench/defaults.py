@@ -28,7 +28,7 @@ BUDGETS: dict[str, list[dict[str, int]]] = {
     "occlusion": [{"window": 32, "stride": 16}, {"window": 16, "stride": 16}, {"window": 12, "stride": 12},
                   {"window": 16, "stride": 8}],
     "lime": [{"samples": n} for n in (250, 500, 1000, 2000)],
-    "shap": [{"evaluations": n} for n in (250, 500, 1000, 1500, 2000)],
+    "shap": [{"evaluations": n} for n in (150, 300, 500, 1000)],
 }  # fmt: skip
 """Budgets in increasing cost."""
 SEEDS = (0, 1, 2)
