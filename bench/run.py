@@ -28,7 +28,7 @@ import onnxruntime
 import torch
 from tqdm import tqdm
 
-from bench import defaults, notebook
+from bench import defaults, notebook, worker_cost
 from whylabel import explainers, models, render
 from whylabel.models import engine
 from whylabel.trust.faithfulness import curve, random_map
@@ -153,6 +153,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "engine_seconds": engine_seconds,
         "throughput": best_throughput(clf, before, forward_rates(clf, args.calibration_seconds)),
         "runs": runs,
+        "worker": worker_cost.measure(clf, clf.input_image(models.sample_image(PHOTOS[0]))),
     }
     if args.sweep:
         result["defaults"] = sweep(clf, photos[: args.sweep_photos], runs)
@@ -248,6 +249,8 @@ def table(result: dict[str, Any]) -> str:
         f"Model load {result['load_seconds']:.1f} s, engine export and calibration {result['engine_seconds']:.1f} s.",
     ]
     lines += ["", fixed_budget_table(s["fixed_budget"])]
+    if "worker" in result:
+        lines += ["", worker_cost.table(result["worker"])]
     if "defaults" in result:
         found = {m: v for m, v in result["defaults"].items() if m != "photos"}
         lines += ["", f"Budgets on {', '.join(result['defaults']['photos'])} and the known-answer cases:", "",

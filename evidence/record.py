@@ -16,6 +16,7 @@ from PIL import Image
 
 from whylabel import explainers, models, trust
 from whylabel.explainers.explain import check_seed, resolve_contrast
+from whylabel.models.remote import is_remote, state_dict_sha256
 from whylabel.render import Display
 
 RECORD_FORMAT = 1
@@ -146,11 +147,9 @@ def weights_sha256(clf: models.Classifier) -> tuple[str, str]:
     if clf.weights_path is not None:
         with open(clf.weights_path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest(), "file"
-    digest = hashlib.sha256()
-    for name, tensor in clf.module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest(), "state_dict (float32, in order)"
+    if is_remote(clf):
+        return clf.weights  # type: ignore[attr-defined]  # computed in the model's worker
+    return state_dict_sha256(clf.module), "state_dict (float32, in order)"
 
 
 def model_record(clf: models.Classifier) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from whylabel.explainers.progressive import Estimate, Stage, converge
 from whylabel.explainers.registry import get
 from whylabel.models import Classifier
 from whylabel.models.locks import module_lock
+from whylabel.models.remote import is_remote
+from whylabel.models.worker import operation
 
 SEED = Param("seed", 0, "Random seed for the methods that sample.", low=0, high=2**32 - 1)
 
@@ -106,13 +108,36 @@ def stages(request: Request, progress: Progress | None = None) -> Iterator[Attri
               request.contrast)  # fmt: skip
     start = time.perf_counter()
     if cls.runs_module:  # gradients and hooks: the whole run under the module's lock, then its maps
-        with module_lock(clf.module), no_leaked_hooks(clf.module):
-            found = list(converge(cls().estimates(job)))
+        found = in_worker(request, pixels) if is_remote(clf) else module_estimates(cls, job)
         for estimate, stage in found:
             yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
         return
     for estimate, stage in converge(cls().estimates(job)):  # engine passes only: no hooks, no lock
         yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
+
+
+def module_estimates(cls: type[Explainer], job: Job) -> list[tuple[Estimate, Stage]]:
+    """Every estimate of a method that runs the module itself, computed under its lock with no hook left."""
+    with module_lock(job.clf.module), no_leaked_hooks(job.clf.module):
+        return list(converge(cls().estimates(job)))
+
+
+def in_worker(request: Request, pixels: np.ndarray) -> list[tuple[Estimate, Stage]]:
+    """The same, for a user's model: computed in its isolated worker, which holds the module."""
+    args = (request.method, pixels, request.target, request.seed, dict(request.params), request.contrast)
+    return request.clf.call("estimates", *args)  # type: ignore[attr-defined]
+
+
+@operation("estimates")
+def worker_estimates(
+    model_id: str, method: str, pixels: np.ndarray, target: int, seed: int, params: dict[str, Any], contrast: int | None
+) -> list[tuple[Estimate, Stage]]:
+    """`module_estimates` in the worker, for the model it holds under `model_id`."""
+    from whylabel.models.remote import model
+
+    pixels.flags.writeable = False
+    job = Job(model(model_id), pixels, target, seed, params, lambda _: None, contrast)
+    return module_estimates(get(method), job)
 
 
 def attribution(request: Request, pixels: np.ndarray, estimate: Estimate, stage: Stage, seconds: float) -> Attribution:

@@ -8,6 +8,7 @@ from whylabel.models.images import ImageError, open_image
 from whylabel.models.registry import available, default_image_for, load
 from whylabel.models.samples import sample_image, samples
 from whylabel.models.user import ARCHITECTURES, ModelError, check_model, load_user_model, read_labels
+from whylabel.models.worker import WorkerError
 
 __all__ = [
     "ARCHITECTURES",
@@ -15,6 +16,7 @@ __all__ = [
     "ImageError",
     "ModelError",
     "Prediction",
+    "WorkerError",
     "available",
     "check_model",
     "default_image_for",

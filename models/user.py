@@ -24,6 +24,10 @@ from whylabel.models.efficientnet import INPUT_SIZES, build_efficientnet, wrap_e
 from whylabel.models.labels import distinct_names
 from whylabel.models.locks import module_lock
 from whylabel.models.mnist import MnistCNN, wrap
+from whylabel.models.remote import is_remote, load_script
+from whylabel.models.sandbox import UnsafeModel, check_archive, check_graph
+from whylabel.models.worker import ERRORS
+from whylabel.models.worker import one_line as _one_line
 
 MAX_INPUT_SIZE = 1024
 """The largest input size accepted for an uploaded model, in pixels."""
@@ -53,6 +57,9 @@ NOT_TORCH = (
 
 class ModelError(ValueError):
     """A model or labels file whylabel cannot use; the message says why in plain words."""
+
+
+ERRORS["ModelError"] = ModelError  # a refusal in the worker is the same refusal on the server
 
 
 def _efficientnet(name: str, state_dict: dict[str, torch.Tensor]) -> Classifier:
@@ -96,27 +103,44 @@ def load_user_model(
     if not data:
         raise ModelError("The model file is empty.")
     names = None if labels is None else read_labels(labels)
-    base = _base(data, names is not None, architecture)
     given = {"input_size": input_size, "mean": mean, "std": std, "crop": crop}
-    chosen = {**_preprocessing(base), **{key: value for key, value in given.items() if value is not None}}
+    given = {key: value for key, value in given.items() if value is not None}
+    entries = _zip_entries(data)
+    if _is_torchscript(entries):  # code: checked and run in its isolated worker only
+        if names is None:
+            raise ModelError("A TorchScript model needs a labels file: one label per line, or JSON.")
+        chosen = {**SCRIPT_PREPROCESSING, **given}
+        _check_size(chosen["input_size"])
+        return load_script(data, names, _content_name(name, data, labels, None, chosen), chosen)
+    base = _from_state_dict(_load_weights(data, entries), architecture)  # weights into our own network: data
+    chosen = {**_preprocessing(base), **given}
     title = _content_name(name, data, labels, architecture, chosen)
     clf = _classifier(_freeze(base.module), names or base.labels, title, chosen)
     _check_width(clf, _output_width(clf), None if labels is not None else architecture)
     return clf
 
 
-def _base(data: bytes, has_labels: bool, architecture: str | None) -> Classifier:
-    """The module with its default preprocessing and labels (placeholders for TorchScript, which needs a file)."""
-    entries = _zip_entries(data)
-    if not _is_torchscript(entries):
-        return _from_state_dict(_load_weights(data, entries), architecture)
-    if not has_labels:
-        raise ModelError("A TorchScript model needs a labels file: one label per line, or JSON.")
-    return from_module(_load_script(data), ["?"], **SCRIPT_PREPROCESSING)
+def script_classifier(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> Classifier:
+    """A TorchScript model, checked against the sandbox's rules, then loaded and run on test images.
+
+    This runs the user's code: the worker calls it (`models.remote`), never the server.
+    """
+    try:
+        check_archive(data)
+        module = _load_script(data)
+        check_graph(module)
+    except UnsafeModel as err:
+        raise ModelError(str(err)) from None
+    clf = _classifier(_freeze(module), labels, name, preprocessing)
+    _check_width(clf, _output_width(clf), None)
+    return clf
 
 
 def check_model(clf: Classifier) -> None:
     """Refuse (ModelError) a model that raises, gives no finite (N, classes) scores, or not one score per label."""
+    if is_remote(clf):
+        clf.call("check")  # type: ignore[attr-defined]
+        return
     _check_width(clf, _output_width(clf), None)
 
 
@@ -293,10 +317,13 @@ def _content_name(name: str, data: bytes, labels: bytes | None, architecture: st
     return f"{name.strip() or 'uploaded model'} ({digest(data, labels, architecture, chosen)[:8]})"
 
 
-def _classifier(module: torch.nn.Module, labels: list[str], name: str, chosen: dict[str, Any]) -> Classifier:
-    size = chosen["input_size"]
+def _check_size(size: object) -> None:
     if isinstance(size, int) and size > MAX_INPUT_SIZE:
         raise ModelError(f"The input size {size} is too large: at most {MAX_INPUT_SIZE} pixels are accepted.")
+
+
+def _classifier(module: torch.nn.Module, labels: list[str], name: str, chosen: dict[str, Any]) -> Classifier:
+    _check_size(chosen["input_size"])
     try:
         return from_module(module, labels, name=name, **chosen)
     except ValueError as err:
@@ -348,13 +375,3 @@ def _check_width(clf: Classifier, width: int, default_for: str | None) -> None:
         f"The model outputs {width} scores but the default {default_for} labels are {len(clf.labels)}: "
         f"upload a labels file with {width} labels."
     )
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    """The exception type and message on one line; for TorchScript, the error under its traceback."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    if lines and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
-        text = lines[-1].removeprefix("builtins.")
-    else:
-        text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

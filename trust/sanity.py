@@ -17,8 +17,9 @@ import torch
 
 from whylabel.explainers.base import Param, Progress, shown
 from whylabel.explainers.explain import Request, check_request, run
-from whylabel.models import Classifier
+from whylabel.models import Classifier, worker
 from whylabel.models.locks import module_lock
+from whylabel.models.remote import is_remote
 from whylabel.trust.agreement import rank_correlation
 from whylabel.trust.progress import listed, share
 
@@ -53,6 +54,13 @@ def verdict(correlation: float) -> Verdict:
     return Verdict(float(correlation), bool(abs(correlation) < PASS_BELOW))
 
 
+def layer_names(clf: Classifier) -> list[str]:
+    """The names of the parametrised layers, output end first; for a user's model, as its worker reported."""
+    if is_remote(clf):
+        return list(clf.layer_names)  # type: ignore[attr-defined]
+    return [name or "(whole model)" for name, _ in layers_top_down(clf.module)]
+
+
 def layers_top_down(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """The submodules that own parameters, from the output end back to the input, as the paper cascades."""
     owners = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
@@ -64,8 +72,11 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
 
     Layers with `reset_parameters` get their own initialisation; others get Gaussian weights with the
     original's mean and standard deviation. The original classifier is not touched. The copy's engine uses
-    the original's backend and batch size rather than timing its own.
+    the original's backend and batch size rather than timing its own. A user's model is copied in its worker.
     """
+    name = f"{clf.name} (randomised {'all' if layers is None else layers} layers)"
+    if is_remote(clf):
+        return clf.derived(clf.call("randomised", layers, seed), name)  # type: ignore[attr-defined]
     with module_lock(clf.module):  # another session's hooks must not be copied with it
         module = copy.deepcopy(clf.module)
     chosen = layers_top_down(module)[: layers if layers is not None else None]
@@ -77,9 +88,19 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
             else:
                 for p in layer.parameters(recurse=False):
                     p.copy_(torch.randn_like(p) * p.std().nan_to_num(1.0) + p.mean())
-    name = f"{clf.name} (randomised {'all' if layers is None else layers} layers)"
     fast = clf.engine()  # the copy has the same shapes: reuse the backend and batch size, skip the timing
     return dataclasses.replace(clf, module=module, name=name, backend=clf.backend, batch_size=fast.batch_size)
+
+
+@worker.operation("randomised")
+def worker_randomised(model_id: str, layers: int | None, seed: int) -> str:
+    """`randomised` in a user's model's worker; the copy's id there."""
+    from whylabel.models.remote import keep, model
+
+    return keep(randomised(model(model_id), layers, seed))
+
+
+worker.PLUGINS.append("whylabel.trust.sanity")
 
 
 def sanity_cascade(
@@ -92,7 +113,7 @@ def sanity_cascade(
     hears the fraction of all the runs done.
     """
     check_request(request)
-    names = [name or "(whole model)" for name, _ in layers_top_down(request.clf.module)]
+    names = layer_names(request.clf)
     chosen = check_depths(depths, len(names))  # before the first run, not after it
     runs = len(chosen) + 1
     original = run(request, share(progress, 0, runs))
@@ -121,12 +142,12 @@ def check_depths(depths: Collection[int] | None, layers: int) -> list[int]:
 def cascade_depths(clf: Classifier, steps: int = 4) -> list[int]:
     """A few evenly spread depths for a quick cascade: the top layer, ..., all layers."""
     steps = CASCADE_STEPS.check(steps)
-    total = len(layers_top_down(clf.module))
+    total = len(layer_names(clf))
     return sorted({1, *(round(total * i / steps) for i in range(1, steps + 1))} - {0})
 
 
 def sanity(request: Request, progress: Progress | None = None) -> Verdict:
     """The verdict from the rank correlation between the maps of the trained and the fully randomised model."""
     check_request(request)
-    full = len(layers_top_down(request.clf.module))
+    full = len(layer_names(request.clf))
     return verdict(sanity_cascade(request, [full], progress)[-1]["correlation"])

@@ -48,7 +48,7 @@ def pick() -> models.Classifier | None:
         clf = cache.own_model(
             digest(data, labels, known, preprocessing), data, labels, model_file.name, known, preprocessing
         )
-    except models.ModelError as err:
+    except (models.ModelError, models.WorkerError) as err:
         st.sidebar.error(f"{model_file.name}: {err}")
         return st.session_state.get(LOADED)
     st.session_state[LOADED] = clf

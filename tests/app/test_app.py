@@ -519,6 +519,22 @@ def scripted_model_bytes() -> bytes:
     return buffer.getvalue()
 
 
+class ReadsFile(torch.nn.Module):
+    """Returns the server's /etc/hostname bytes as its logits, were it ever run."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        secret = torch.from_file("/etc/hostname", size=3, dtype=torch.uint8).float()
+        return x.mean(dim=(2, 3)) * 0 + secret
+
+
+def file_reading_model_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(ReadsFile()), buffer)
+    return buffer.getvalue()
+
+
 def pickled_model_bytes() -> bytes:
     buffer = io.BytesIO()
     torch.save(torch.nn.Linear(2, 2), buffer)
@@ -554,6 +570,16 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
     assert list(panel_captions(at)) == METHODS
     assert all(caption_target(c) == index for c in panel_captions(at).values())
     assert all(heatmap_z(f).shape == (OWN_SIZE, OWN_SIZE) for f in heatmaps(at).values())
+
+    # A model that reads the server's files is refused before it runs, naming the operation; nothing changes.
+    at.file_uploader(key="own.model").set_value(("thief.pt", file_reading_model_bytes(), "application/octet-stream"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.sidebar.error]
+    assert message.startswith("thief.pt: The model's forward uses aten::from_file"), message
+    assert model_view_caption(at) == caption
+    assert list(panel_captions(at)) == METHODS
+    at.file_uploader(key="own.model").set_value(("shapes.pt", scripted_model_bytes(), "application/octet-stream"))
 
     # Labels that do not match the outputs: the message names both counts, and the working model stays.
     at.file_uploader(key="own.labels").set_value(("two.txt", b"red\ngreen\n", "text/plain")).run()

@@ -22,6 +22,8 @@ from whylabel import explainers, models
 from whylabel.models import ModelError, engine
 from whylabel.models.efficientnet import build_efficientnet, weights_file
 from whylabel.models.mnist import MnistCNN
+from whylabel.models.remote import InWorker
+from whylabel.models.user import script_classifier
 from whylabel.trust import randomised
 
 LABELS = b"cat\ndog\nfish\n"
@@ -135,6 +137,10 @@ def refused(match: str, load: Callable[..., object], *args, **kwargs) -> str:
     return message
 
 
+def clf_settings(clf: models.Classifier) -> dict:
+    return {"input_size": clf.input_size, "mean": clf.mean, "std": clf.std, "crop": clf.crop}
+
+
 def load_script(module: nn.Module, labels: bytes = LABELS, **kwargs) -> models.Classifier:
     return models.load_user_model(script(module), labels, "mine", input_size=SIZE, **kwargs)
 
@@ -168,12 +174,14 @@ def test_torchscript_defaults_to_imagenet_preprocessing():
 def test_scripted_and_traced_models_match_the_original(export):
     original = TwoConv().eval()
     clf = models.load_user_model(export(original), LABELS, "two conv", input_size=SIZE)
-    assert isinstance(clf.module, torch.jit.ScriptModule)
+    assert isinstance(clf.module, InWorker)  # the code runs in its worker only (tests/models/test_worker.py)
     with torch.no_grad():
         expected = original(clf.to_tensor(PIXELS))
     torch.testing.assert_close(clf.logits(PIXELS), expected)
-    assert not any(p.requires_grad for p in clf.module.parameters())
-    assert not clf.module.training
+    held = script_classifier(export(original), ["cat", "dog", "fish"], "two conv", clf_settings(clf))
+    assert isinstance(held.module, torch.jit.ScriptModule)  # what the worker holds: frozen, in eval mode
+    assert not any(p.requires_grad for p in held.module.parameters())
+    assert not held.module.training
 
 
 def test_the_name_carries_a_digest_of_everything_that_went_in():
@@ -218,9 +226,10 @@ def test_saliency_and_occlusion_explain_a_scripted_model(monkeypatch):
 
 def test_a_scripted_model_can_be_copied_and_randomised(monkeypatch):
     monkeypatch.setattr(engine, "CALIBRATION_SECONDS", 0.0)  # `randomised` builds the engine
+    held = script_classifier(script(TwoConv()), ["cat", "dog", "fish"], "mine", {"input_size": SIZE})
+    copied = copy.deepcopy(held.module)  # what the worker does for the sanity check
+    torch.testing.assert_close(copied(held.to_tensor(PIXELS)), held.module(held.to_tensor(PIXELS)))
     clf = load_script(TwoConv())
-    copied = copy.deepcopy(clf.module)
-    torch.testing.assert_close(copied(clf.to_tensor(PIXELS)), clf.module(clf.to_tensor(PIXELS)))
     before = clf.logits(PIXELS)
     shuffled = randomised(clf, layers=1)
     torch.testing.assert_close(clf.logits(PIXELS), before)  # the original is untouched

@@ -1,0 +1,192 @@
+"""A user's TorchScript model in its isolated worker, behind the same `Classifier` face as every other model.
+
+The server keeps the model's bytes, labels and preprocessing, never the module: every forward pass, gradient
+and check runs in the worker (`models.worker`). `RemoteClassifier.logits` and its engine's `logits` send
+pixels there and get logits back; methods that need the module itself (gradients, hooks, a randomised copy)
+run there whole through operations their rooms register.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from whylabel.models.classifier import Classifier
+from whylabel.models.engine import Engine
+from whylabel.models.worker import STATE, Worker, WorkerError, operation
+
+KEEP_COPIES = 8
+"""Models derived in a worker (randomised copies for the sanity check) kept besides the user's own."""
+SERIAL = itertools.count(1)
+
+
+class InWorker(torch.nn.Module):
+    """Where the server would hold the module: the model runs only in its worker."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this model runs in its isolated worker; call it through its Classifier")
+
+
+@dataclass(eq=False)
+class RemoteClassifier(Classifier):
+    """A classifier whose module lives in `worker` under `model_id`."""
+
+    worker: Worker | None = field(default=None, repr=False)
+    model_id: str = "user"
+    layer_names: tuple[str, ...] = ()
+    """The parametrised layers' names, output end first (what the sanity check randomises)."""
+    weights: tuple[str, str] = ("", "")
+    """The weights' sha256 and what it is of."""
+
+    def logits(self, pixels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.call("logits", wire(pixels)))
+
+    def engine(self) -> Engine:
+        with self._engine_lock:
+            if self._engine is None:
+                info = self.call("engine")
+                self._engine = RemoteEngine(**info, run=self.engine_logits)
+            return self._engine
+
+    def engine_logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self.call("engine_logits", wire(pixels))
+
+    def call(self, op: str, *args: Any) -> Any:
+        assert self.worker is not None
+        return self.worker.call(op, self.model_id, *args)
+
+    def derived(self, model_id: str, name: str) -> RemoteClassifier:
+        """Another model the worker made from this one (same labels and preprocessing)."""
+        return dataclasses.replace(self, model_id=model_id, name=name)
+
+
+@dataclass(frozen=True)
+class RemoteEngine(Engine):
+    """The worker's engine: each call's images cross to the worker at once; it splits them into its batches."""
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run(np.asarray(pixels))
+
+
+def wire(pixels: np.ndarray) -> np.ndarray:
+    """Pixels as they cross to the worker: uint8 when they are whole numbers in 0..255 (a quarter of float32)."""
+    array = np.asarray(pixels)
+    if array.dtype == np.uint8:
+        return array
+    small = array.astype(np.uint8)
+    return small if np.array_equal(small, array) else np.ascontiguousarray(array, dtype=np.float32)
+
+
+def load_script(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> RemoteClassifier:
+    """A checked TorchScript model in a fresh worker; ModelError (or WorkerError, as ModelError) if unusable."""
+    from whylabel.models.user import ModelError
+
+    worker = Worker(("load", (data, labels, name, preprocessing)), name)
+    try:
+        with worker.lock:
+            worker.start()
+    except WorkerError as err:
+        raise ModelError(str(err)) from None
+    info = worker.ready
+    return RemoteClassifier(
+        name=name,
+        module=InWorker(),
+        labels=list(labels),
+        input_size=info["input_size"],
+        mean=tuple(info["mean"]),
+        std=tuple(info["std"]),
+        crop=info["crop"],
+        worker=worker,
+        layer_names=tuple(info["layers"]),
+        weights=tuple(info["weights"]),
+    )
+
+
+def is_remote(clf: Classifier) -> bool:
+    return isinstance(clf, RemoteClassifier)
+
+
+def state_dict_sha256(module: torch.nn.Module) -> str:
+    """The sha256 of every tensor of a module's state_dict, in order, as float32 (with the names)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- in the worker ------------------------------------------------------------------------------------------
+
+
+def models_here() -> dict[str, Classifier]:
+    return STATE.setdefault("models", {})
+
+
+def model(model_id: str) -> Classifier:
+    found = models_here().get(model_id)
+    if found is None:
+        raise ValueError(f"the worker has no model {model_id!r} (it was restarted); run the check again")
+    return found
+
+
+def keep(clf: Classifier) -> str:
+    """Keep a model derived in the worker; its id. The oldest derived models are dropped past KEEP_COPIES."""
+    held = models_here()
+    model_id = f"copy-{next(SERIAL)}"
+    held[model_id] = clf
+    for old in [key for key in held if key != "user"][:-KEEP_COPIES]:
+        del held[old]
+    return model_id
+
+
+@operation("load")
+def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    from whylabel.models.user import script_classifier
+
+    clf = script_classifier(data, labels, name, preprocessing)
+    models_here()["user"] = clf
+    owners = [n or "(whole model)" for n, m in clf.module.named_modules() if any(True for _ in m.parameters(False))]
+    return {
+        "input_size": clf.input_size,
+        "mean": clf.mean,
+        "std": clf.std,
+        "crop": clf.crop,
+        "layers": owners[::-1],
+        "weights": (state_dict_sha256(clf.module), "state_dict (float32, in order)"),
+    }
+
+
+@operation("logits")
+def logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
+    return model(model_id).logits(pixels).numpy()
+
+
+@operation("engine")
+def engine(model_id: str) -> dict[str, Any]:
+    fast = model(model_id).engine()
+    note = f"{fast.note}; in the model's isolated worker" if fast.note else "in the model's isolated worker"
+    return {
+        "backend": fast.backend,
+        "batch_size": fast.batch_size,
+        "throughput": fast.throughput,
+        "note": note,
+        "rates": dict(fast.rates),
+    }
+
+
+@operation("engine_logits")
+def engine_logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(model(model_id).engine().logits(pixels), dtype=np.float32)
+
+
+@operation("check")
+def check(model_id: str) -> None:
+    from whylabel.models.user import check_model
+
+    check_model(model(model_id))
