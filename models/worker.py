@@ -19,12 +19,14 @@ Operations are registered with `@operation`; rooms above `models` add theirs by 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import io
 import logging
 import os
 import pickle
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -187,6 +189,7 @@ class Worker:
             self.stop()
 
 
+PR_SET_PDEATHSIG = 1
 LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
@@ -217,7 +220,9 @@ def ping() -> str:
 
 
 def limit() -> None:
-    """The OS limits on this (the worker) process."""
+    """The OS limits on this (the worker) process, and its end when the server's ends (even mid-loop)."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux: SIGKILL when the parent dies
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     os.chdir(tempfile.mkdtemp(prefix="whylabel-worker-"))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))

@@ -26,6 +26,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from whylabel import explainers, trust
+from whylabel.models import worker
 from whylabel.ui.own_model import OWN
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -535,6 +536,22 @@ def file_reading_model_bytes() -> bytes:
     return buffer.getvalue()
 
 
+class Endless(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = 0
+        while n >= 0:
+            n = n + 1
+        return x.mean(dim=(2, 3))
+
+
+def scripted(module: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(module), buffer)
+    return buffer.getvalue()
+
+
 def pickled_model_bytes() -> bytes:
     buffer = io.BytesIO()
     torch.save(torch.nn.Linear(2, 2), buffer)
@@ -621,6 +638,22 @@ class NanOnDetail(torch.nn.Module):
         out = self.linear(x.mean(dim=(2, 3)))
         detail = x.std(dim=(2, 3)).amax(dim=1, keepdim=True) > 0.01  # flat images have none
         return torch.where(detail, torch.full_like(out, float("nan")), out)
+
+
+def test_a_model_that_never_answers_is_stopped_and_the_page_keeps_what_it_showed(monkeypatch) -> None:
+    monkeypatch.setattr(worker, "CALL_SECONDS", 3.0)
+    at = new_app(OWN_FAST)
+    at.run()
+    at.selectbox(key="model").set_value(OWN).run()
+    caption = model_view_caption(at)
+    at.file_uploader(key="own.labels").set_value(("colours.txt", b"red\ngreen\nblue\n", "text/plain"))
+    at.file_uploader(key="own.model").set_value(("loop.pt", scripted(Endless()), "application/octet-stream")).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.sidebar.error]
+    assert message == "loop.pt: The model did not answer within 3 s (load); it was stopped.", message
+    assert model_view_caption(at) == caption
+    assert list(panel_captions(at)) == METHODS
 
 
 def test_a_model_that_fails_on_the_image_says_so_instead_of_a_traceback() -> None:

@@ -232,7 +232,7 @@ def test_a_huge_allocation_is_refused_in_the_worker(tiny_clf):
         assert other.finished()
 
 
-def test_a_hang_on_one_image_stops_the_worker_and_the_next_call_gets_a_fresh_one(monkeypatch, tiny_clf):
+def test_a_hang_on_one_image_stops_the_worker_and_the_next_call_gets_a_fresh_one(monkeypatch, tiny_clf, caplog):
     clf = upload(Trap())
     monkeypatch.setattr(worker, "CALL_SECONDS", 3.0)
     white = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
@@ -240,6 +240,7 @@ def test_a_hang_on_one_image_stops_the_worker_and_the_next_call_gets_a_fresh_one
         with pytest.raises(WorkerError, match="did not answer within 3 s"):
             clf.predict(white)
         assert other.finished()
+    assert "logits took over 3 s; its worker was stopped" in caplog.text  # the server log says what happened
     grey = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
     expected = torch.softmax(torch.tensor([1.0, 2, 3]) * 128 / 255, 0)
     np.testing.assert_allclose(clf.predict(grey).probs, expected, rtol=1e-6)
