@@ -28,6 +28,10 @@ def test_bench_writes_json_and_a_table(result):
     table = (out / "latest.md").read_text()
     assert "**all four**" in table and "Goals:" in table
     assert set(data["summary"]["methods"]) == set(bench.METHODS)
+    assert "Isolated worker" in table  # the worker's cost, the same call in-process and through the worker
+    assert all(
+        data["worker"][kind]["worker"] > 0 and data["worker"][kind]["in_process"] > 0 for kind in ("uint8", "float32")
+    )
 
 
 def test_bench_counts_the_images_each_path_shows_the_model(result):
