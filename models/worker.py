@@ -19,14 +19,12 @@ Operations are registered with `@operation`; rooms above `models` add theirs by 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import io
 import logging
 import os
 import pickle
 import resource
-import signal
 import socket
 import subprocess
 import sys
@@ -189,7 +187,6 @@ class Worker:
             self.stop()
 
 
-PR_SET_PDEATHSIG = 1
 LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
@@ -221,12 +218,22 @@ def ping() -> str:
 
 def limit() -> None:
     """The OS limits on this (the worker) process, and its end when the server's ends (even mid-loop)."""
-    with contextlib.suppress(OSError, AttributeError):  # Linux: SIGKILL when the parent dies
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=orphaned, args=(os.getppid(),), daemon=True).start()
     os.chdir(tempfile.mkdtemp(prefix="whylabel-worker-"))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def orphaned(parent: int) -> None:
+    """End this worker once the server is gone, even while the model loops (TorchScript runs without the GIL).
+
+    Not PR_SET_PDEATHSIG: Linux sends that when the *thread* that started the worker ends, and each page run
+    is a thread of its own.
+    """
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def serve(conn: Connection) -> None:

@@ -8,6 +8,8 @@ import io
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -294,3 +296,35 @@ def test_a_user_model_is_randomised_in_its_worker_and_the_original_is_untouched(
     torch.testing.assert_close(clf.logits(PIXELS), before)
     assert not torch.allclose(shuffled.logits(PIXELS), before)
     assert clf.layer_names[0] == "head"
+
+
+ORPHAN = """
+import os, sys, threading, time
+sys.path.insert(0, {folder!r})
+from PIL import Image
+from test_worker import SIZE, Trap, upload
+clf = upload(Trap())
+print(clf.worker.process.pid, flush=True)
+threading.Thread(target=clf.predict, args=(Image.new("RGB", (SIZE, SIZE), (255, 255, 255)),), daemon=True).start()
+time.sleep(1.0)
+os._exit(0)  # the server dies while its worker loops
+"""
+
+
+def test_a_worker_ends_when_its_server_does_even_mid_loop():
+    script = ORPHAN.format(folder=os.path.dirname(__file__))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and running(pid):
+        time.sleep(0.2)
+    assert not running(pid), "the orphaned worker kept running"
+
+
+def running(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
