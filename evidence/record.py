@@ -244,6 +244,8 @@ def stage_record(stage: Any) -> dict[str, Any]:
         "converged": stage.converged,
         "evaluations": stage.evaluations,
         "planned": stage.planned,
+        "reused": stage.reused,
+        "forward_passes": stage.ran,
         "top10_overlap_with_previous": stage.overlap,
         "label": stage.label(),
     }

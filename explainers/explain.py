@@ -113,6 +113,8 @@ def stages(request: Request, progress: Progress | None = None) -> Iterator[Attri
             yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
         return
     for estimate, stage in converge(cls().estimates(job)):  # engine passes only: no hooks, no lock
+        if stage.converged:  # done, though repeated images or an early stop left part of the budget unspent
+            job.progress(1.0)
         yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
 
 

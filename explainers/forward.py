@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from whylabel.explainers.base import Job
+from whylabel.models.memory import digest
 
 IMAGES_PER_CALL = 16
 """Images a perturbation method hands over per call (Captum's occlusion windows, SHAP's masks). Fixed, not the
@@ -19,20 +19,25 @@ the maps. The engine splits each call into its own batches."""
 
 
 class Counter:
-    """Counts evaluated images against an expected total and reports the fraction done.
+    """Counts the images a request scores against an expected total, reports the fraction done, and keeps their logits.
 
-    With `remember`, it also keeps each image's scores by its content, so an image a run has already shown
-    the model is not shown again: the stages of a progressive map share their evaluations (SHAP's search at a
-    larger budget repeats the smaller one's first; occlusion's coarse preview is a subset of the fine sweep's
-    windows). Only images the model really saw count as done.
+    Each image a request needs is counted once, however often it is asked for: the stages of a progressive map
+    share their evaluations (SHAP's search at a larger budget repeats the smaller one's first; occlusion's coarse
+    preview is a subset of the fine sweep's windows). Its logits come from the classifier's memory when an
+    earlier request ran it (another target or contrast: `reused`), from the engine otherwise.
     """
 
-    def __init__(self, job: Job, total: int, remember: bool = False) -> None:
-        self.job, self.total, self.done = job, max(total, 1), 0
-        self.memory: dict[bytes, np.ndarray] | None = {} if remember else None
+    def __init__(self, job: Job, total: int) -> None:
+        self.job, self.total, self.done, self.reused = job, max(total, 1), 0, 0
+        self.seen: dict[bytes, np.ndarray] = {}
 
-    def add(self, n: int) -> None:
+    def reuse(self) -> dict[str, int]:
+        """The extras that say how much was reused: images from earlier maps, and forward passes run."""
+        return {"reused": self.reused, "ran": self.done - self.reused}
+
+    def add(self, n: int, reused: int = 0) -> None:
         self.done += n
+        self.reused += reused
         self.job.progress(min(self.done / self.total, 1.0))
 
 
@@ -41,9 +46,7 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
 
     With a contrast class, each column less the contrast's: column `target` is p(target) - p(contrast).
     """
-    return counted(
-        counter, np.asarray(images), lambda x: job.versus(softmax(job.clf.engine().logits(x)).astype(np.float64))
-    )
+    return counted(counter, np.asarray(images), lambda x: job.versus(softmax(x).astype(np.float64)))
 
 
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
@@ -51,30 +54,26 @@ def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
 
     With a contrast class, each column less the contrast's, as in `Job.model`.
     """
-    scores = counted(counter, batch.detach().numpy(), lambda x: job.versus(job.clf.engine().logits(x)))
-    return torch.from_numpy(scores)
+    return torch.from_numpy(counted(counter, batch.detach().numpy(), job.versus))
 
 
 def counted(counter: Counter, images: np.ndarray, scores: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """`scores(images)`, counted; with the counter's memory, computed only for images it has not seen.
+    """`scores` of the images' logits, each image counted and run at most once (see `Counter`).
 
-    Images are known by a SHA-1 digest of their bytes (about 0.3 ms for a 224 x 224 image, a tenth of one forward
-    pass here), so two images share scores only when every value is the same.
+    Images are known by a SHA-1 digest of their values (`models.memory.digest`), so two images share logits only
+    when every value is the same.
     """
-    if counter.memory is None:
-        out = scores(images)
-        counter.add(len(out))
-        return out
-    keys = [hashlib.sha1(np.ascontiguousarray(image).data).digest() for image in images]
-    new: dict[bytes, int] = {}  # each unseen image's first row in this batch
+    keys = [digest(image) for image in images]
+    unseen: dict[bytes, int] = {}  # each image new to this request, by its first row in this batch
     for i, key in enumerate(keys):
-        if key not in counter.memory:
-            new.setdefault(key, i)
-    if new:
-        rows = list(new.values())
-        counter.memory.update(zip(new, scores(images[rows]), strict=True))
-        counter.add(len(rows))
-    return np.stack([counter.memory[key] for key in keys])
+        if key not in counter.seen:
+            unseen.setdefault(key, i)
+    if unseen:
+        clf = counter.job.clf
+        rows, ran = clf.memory.rows(list(unseen), images[list(unseen.values())], clf.engine().logits)
+        counter.seen.update(zip(unseen, rows, strict=True))
+        counter.add(len(unseen), reused=len(unseen) - ran)
+    return scores(np.stack([counter.seen[key] for key in keys]))
 
 
 @contextmanager

@@ -102,5 +102,5 @@ class Lime(Explainer):
             for feature, weight in local:
                 weights[feature] = weight
             extras = {"segments": segments, "r2": float(r2), "n_superpixels": n_features, "evaluations": n}
-            extras["weak_fill_share"] = weak
+            extras.update(weak_fill_share=weak, **counter.reuse())
             yield Estimate(weights[segments], extras, n, p["samples"], final=n == p["samples"])

@@ -56,13 +56,13 @@ class Occlusion(Explainer):
         height, width = job.pixels.shape[:2]
         counter = Counter(job, evaluations(width, height, window, stride) + 1)
         heatmap, evaluated = self.sweep(job, window, stride, counter)
-        return heatmap, {"evaluations": evaluated, "weak_fill_share": weak_share(job)}
+        return heatmap, {"evaluations": evaluated, **counter.reuse(), "weak_fill_share": weak_share(job)}
 
     def estimates(self, job: Job) -> Iterator[Estimate]:
         """A coarse preview (the stride doubled), then the map asked for, sharing every window they have in common.
 
         The preview's windows are a subset of the fine sweep's when the window is at least twice the stride
-        (window 16, stride 8: 197 of the 730 passes), and the counter remembers their scores, so the preview
+        (window 16, stride 8: 197 of the 730 passes), and the counter keeps their scores, so the preview
         costs no pass the map asked for would not make anyway. Only for sweeps of PREVIEW_ABOVE passes or
         more: a smaller one is its own first estimate, in about a second.
         """
@@ -77,12 +77,13 @@ class Occlusion(Explainer):
             yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
             return
         shared = coarse[0] == window  # same window: the preview's windows are among the fine sweep's
-        counter = Counter(job, fine_passes if shared else coarse_passes + fine_passes, remember=shared)
+        counter = Counter(job, fine_passes if shared else coarse_passes + fine_passes)
         weak = weak_share(job)
         preview, done = self.sweep(job, *coarse, counter)
-        yield Estimate(preview, {"evaluations": done, "weak_fill_share": weak}, done, counter.total, preview=True)
+        extras = {"evaluations": done, **counter.reuse(), "weak_fill_share": weak}
+        yield Estimate(preview, extras, done, counter.total, preview=True)
         heatmap, _ = self.sweep(job, window, stride, counter)
-        extras = {"evaluations": counter.done, "weak_fill_share": weak}
+        extras = {"evaluations": counter.done, **counter.reuse(), "weak_fill_share": weak}
         yield Estimate(heatmap, extras, counter.done, counter.total, final=True)
 
     def sweep(self, job: Job, window: int, stride: int, counter: Counter) -> tuple[np.ndarray, int]:

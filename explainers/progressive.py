@@ -46,8 +46,22 @@ class Stage:
     converged: bool
     overlap: float | None = None
     """Top-10% overlap with the previous estimate (None for the first)."""
+    reused: int = 0
+    """Images whose logits came from an earlier map of this image (another class): no forward pass for them."""
+    ran: int | None = None
+    """Forward passes this request ran (None where the method does not say)."""
 
     def label(self) -> str:
+        return self.stage_label() + self.reuse_label()
+
+    def reuse_label(self) -> str:
+        if not self.reused:
+            return ""
+        if self.ran == 0:
+            return "; every image reused from an earlier map of this image: no new forward pass"
+        return f"; {self.reused} of them reused from earlier maps of this image"
+
+    def stage_label(self) -> str:
         if self.converged and self.number == 1 and self.planned == self.evaluations:
             return f"computed in one go ({self.evaluations} evaluation{'' if self.evaluations == 1 else 's'})"
         if self.converged:
@@ -77,7 +91,8 @@ def converge(estimates: Iterator[Estimate]) -> Iterator[tuple[Estimate, Stage]]:
         comparable = previous is not None and not estimate.preview
         shared = overlap(previous.heatmap, estimate.heatmap) if comparable else None
         done = estimate.final or (shared is not None and shared >= STABLE_OVERLAP)
-        yield estimate, Stage(number, estimate.evaluations, estimate.planned, done, shared)
+        reused, ran = int(estimate.extras.get("reused", 0)), estimate.extras.get("ran")
+        yield estimate, Stage(number, estimate.evaluations, estimate.planned, done, shared, reused, ran)
         if done:
             return
         previous = None if estimate.preview else estimate

@@ -87,14 +87,14 @@ class Shap(Explainer):
 
         Each stage is the same search run further: shap's Partition explainer expands the same regions in the
         same order whatever its budget (ties broken the same way), so a larger budget's search begins with
-        the smaller one's evaluations, and the counter remembers their scores. A stage costs only the
+        the smaller one's evaluations, and the counter keeps their scores. A stage costs only the
         evaluations it adds, and the stages share one explainer (building one costs 0.2 s here).
         """
         budget = job.params["evaluations"]
-        search = Search(job, Counter(job, budget, remember=True))
+        search = Search(job, Counter(job, budget))
         for n in doubling(max(budget // 4, FIRST_AT_LEAST), budget):
             heatmap, extras = search.run(n)
-            extras["evaluations"] = search.counter.done
+            extras.update(evaluations=search.counter.done, **search.counter.reuse())
             yield Estimate(heatmap, extras, search.counter.done, budget, final=n == budget, preview=n < budget)
 
 
@@ -126,6 +126,7 @@ class Search:
         values = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
         base = float(np.asarray(result.base_values).ravel()[0])
         extras = {"base_value": base, "evaluations": self.counter.done - before, "weak_fill_share": self.weak}
+        extras.update(self.counter.reuse())
         return values, extras
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from whylabel.models.engine import BACKENDS, Engine, build, check_batch_size
 from whylabel.models.locks import module_lock
+from whylabel.models.memory import Memory
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Classifier:
     _std: torch.Tensor = field(init=False, repr=False)
     _engine: Engine | None = field(init=False, repr=False, default=None)
     _engine_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    memory: Memory = field(init=False, repr=False, default_factory=Memory)
+    """The logits the engine has computed, by image: what a second target or contrast reuses (`models.memory`)."""
 
     def __post_init__(self) -> None:
         _check_preprocessing(self)
@@ -89,6 +92,10 @@ class Classifier:
             if self._engine is None:
                 self._engine = build(self, self.backend, self.batch_size)
             return self._engine
+
+    def remembered_logits(self, images: np.ndarray) -> np.ndarray:
+        """The engine's logits for (N, H, W, 3) images, computed only for those this classifier has not run."""
+        return self.memory.logits(images, self.engine().logits)[0]
 
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
         """Logits for model-view pixels, without gradients."""

@@ -69,7 +69,7 @@ def curve(
     rank[order] = np.arange(order.size)
     changed = rank.reshape(heatmap.shape)[None] < counts[:, None, None]  # (steps + 1, H, W)
     images = hide(pixels, ~changed if mode == "deletion" else changed, hidden_image(pixels, fill))
-    p = softmax(clf.engine().logits(images)).astype(np.float64)
+    p = softmax(clf.remembered_logits(images)).astype(np.float64)
     probabilities = p[:, target] - (0.0 if contrast is None else p[:, contrast])
     return Curve(mode=mode, fractions=counts / order.size, probabilities=probabilities)
 
