@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 PORT ?= 8501
 
-.PHONY: setup run test bench lint format train-mnist clean
+.PHONY: setup run dev test bench lint format train-mnist clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+# For development: the page reloads when a source file changes (the file watcher `make run` leaves off).
+dev: setup
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true
 
 test: setup
 	$(VENV)/bin/ruff check .

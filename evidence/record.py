@@ -16,7 +16,8 @@ from PIL import Image
 
 from whylabel import explainers, models, trust
 from whylabel.explainers.explain import check_seed, resolve_contrast
-from whylabel.models.remote import is_remote, state_dict_sha256
+from whylabel.models.engine_store import state_dict_sha256
+from whylabel.models.remote import is_remote
 from whylabel.render import Display
 
 RECORD_FORMAT = 1

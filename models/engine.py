@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from whylabel.models import engine_store
 from whylabel.models.locks import module_lock
 
 if TYPE_CHECKING:
@@ -94,15 +95,35 @@ def build(clf: Classifier, backend: str | None = None, batch_size: int | None = 
     example = _example(clf.input_size)
     if backend != "torch":
         try:
-            with module_lock(clf.module):  # tracing runs the module: no other thread's hooks may be on it
-                run = onnx_run(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
-            note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
-            return _calibrated("onnxruntime", run, example, note, sizes)
+            return onnx_engine(clf, example, sizes)
         except Exception as err:  # any failure means torch: correct, only slower
             if backend == "onnxruntime":
                 raise EngineError(f"onnxruntime backend unavailable: {err}") from err
             return _calibrated("torch", torch_run(clf), example, f"onnxruntime not used: {err}", sizes)
     return _calibrated("torch", torch_run(clf), example, "torch chosen", sizes)
+
+
+def onnx_engine(clf: Classifier, example: np.ndarray, sizes: tuple[int, ...]) -> Engine:
+    """The onnxruntime engine: from the disk cache when an entry there passes the check, else exported anew."""
+    name = engine_store.key(clf.module, clf.input_size, clf.mean, clf.std, sizes)
+    stored = engine_store.load(name)
+    if stored is not None:
+        try:
+            run = onnx_session(stored[0])
+            note = f"max |logit difference| from torch {check(run, clf, example):.1e}; export and calibration cached"
+            info = stored[1]
+            rates = {int(size): float(rate) for size, rate in info["rates"].items()}
+            best = int(info["batch_size"])
+            return Engine("onnxruntime", best, rates[best], note, run, rates)
+        except Exception:  # stale or corrupt: built again below, and the entry replaced
+            pass
+    with module_lock(clf.module):  # tracing runs the module: no other thread's hooks may be on it
+        model = onnx_export(PixelInput(clf.module, clf.mean, clf.std).eval(), example)
+    run = onnx_session(model)
+    note = f"max |logit difference| from torch {check(run, clf, example):.1e}"
+    engine = _calibrated("onnxruntime", run, example, note, sizes)
+    engine_store.save(name, model, {"batch_size": engine.batch_size, "rates": engine.rates})
+    return engine
 
 
 def torch_run(clf: Classifier) -> Run:
@@ -111,14 +132,12 @@ def torch_run(clf: Classifier) -> Run:
 
 
 def onnx_run(model: PixelInput, example: np.ndarray) -> Run:
-    """An onnxruntime session running `model`, exported in memory.
+    """An onnxruntime session running `model`, exported in memory."""
+    return onnx_session(onnx_export(model, example))
 
-    Its threads spin (wait busily) between runs: 10-20% more images per second when runs follow each other
-    with only numpy work between them. Callers that do torch work between runs (Captum) should run it on one
-    torch thread (`explainers.forward.single_torch_thread`), or the two thread pools slow each other down.
-    """
-    import onnxruntime as ort
 
+def onnx_export(model: PixelInput, example: np.ndarray) -> bytes:
+    """`model` as ONNX bytes, with a dynamic batch; EngineError when the trace may not hold for other inputs."""
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught, torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("always")  # recorded, not shown: the TorchScript-based exporter is deprecated
@@ -134,6 +153,18 @@ def onnx_run(model: PixelInput, example: np.ndarray) -> Run:
     traced = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
     if traced:  # Python control flow on tensor values: the traced graph may be wrong for other images
         raise EngineError(f"the traced graph may not hold for other inputs ({str(traced[0].message)[:120]})")
+    return buffer.getvalue()
+
+
+def onnx_session(model: bytes) -> Run:
+    """An onnxruntime session for ONNX bytes, as a `Run`.
+
+    Its threads spin (wait busily) between runs: 10-20% more images per second when runs follow each other
+    with only numpy work between them. Callers that do torch work between runs (Captum) should run it on one
+    torch thread (`explainers.forward.single_torch_thread`), or the two thread pools slow each other down.
+    """
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -141,7 +172,7 @@ def onnx_run(model: PixelInput, example: np.ndarray) -> Run:
     # No memory arena: it keeps the largest batch's buffers, which took the default view on Lite2 from 1.1 GB
     # to 1.6 GB, with no measurable gain in speed.
     options.enable_cpu_mem_arena = False
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def run(x: np.ndarray) -> np.ndarray:
         return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]

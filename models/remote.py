@@ -9,7 +9,6 @@ run there whole through operations their rooms register.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 
 from whylabel.models.classifier import Classifier
 from whylabel.models.engine import Engine
+from whylabel.models.engine_store import state_dict_sha256
 from whylabel.models.worker import STATE, Worker, WorkerError, operation
 
 KEEP_COPIES = 8
@@ -110,15 +110,6 @@ def load_script(data: bytes, labels: list[str], name: str, preprocessing: dict[s
 
 def is_remote(clf: Classifier) -> bool:
     return isinstance(clf, RemoteClassifier)
-
-
-def state_dict_sha256(module: torch.nn.Module) -> str:
-    """The sha256 of every tensor of a module's state_dict, in order, as float32 (with the names)."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 # --- in the worker ------------------------------------------------------------------------------------------

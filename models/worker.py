@@ -137,6 +137,7 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 cwd=tempfile.gettempdir(),
+                env={**os.environ, "WHYLABEL_CACHE": "off"},  # no engine cache: the worker may not write files
             )
         self.conn = Connection(ours.detach())
         self.starts += 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,10 @@ from whylabel.models import Classifier
 ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.append(ROOT)
+
+# The engine cache of this run only, shared with the servers and CLIs the tests start: tests neither read nor
+# fill the user's ~/.cache/whylabel. Tests of the cache itself point it at their own folders.
+os.environ["WHYLABEL_CACHE"] = tempfile.mkdtemp(prefix="whylabel-test-cache-")
 
 LABELS = ("cat", "dog", "fish")
 

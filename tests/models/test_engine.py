@@ -107,8 +107,8 @@ def test_an_unknown_backend_is_refused(tiny):
 
 
 def test_outputs_that_differ_from_torch_fall_back_to_torch(tiny, monkeypatch):
-    real = engine.onnx_run
-    monkeypatch.setattr(engine, "onnx_run", lambda model, example: off_by(real(model, example), 0.01))
+    real = engine.onnx_session
+    monkeypatch.setattr(engine, "onnx_session", lambda model: off_by(real(model), 0.01))
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
     images = pixels(5, 16)
 
@@ -120,8 +120,8 @@ def test_outputs_that_differ_from_torch_fall_back_to_torch(tiny, monkeypatch):
 
 
 def test_forcing_onnxruntime_reports_why_it_cannot_be_used(tiny, monkeypatch):
-    real = engine.onnx_run
-    monkeypatch.setattr(engine, "onnx_run", lambda model, example: off_by(real(model, example), 0.01))
+    real = engine.onnx_session
+    monkeypatch.setattr(engine, "onnx_session", lambda model: off_by(real(model), 0.01))
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0, backend="onnxruntime")
 
     with pytest.raises(EngineError, match="differ"):
@@ -140,10 +140,11 @@ def test_a_model_with_value_dependent_python_branches_stays_on_torch(tiny):
         assert np.array_equal(fast.logits(images), torch_logits(clf, images))
 
 
-def test_a_model_that_cannot_be_exported_falls_back_to_torch(tiny, monkeypatch):
+def test_a_model_that_cannot_be_exported_falls_back_to_torch(tiny, monkeypatch, tmp_path):
     def refuse(*_args, **_kwargs):
         raise RuntimeError("unsupported operator")
 
+    monkeypatch.setenv("WHYLABEL_CACHE", str(tmp_path))  # an empty cache: no earlier export of this model to load
     monkeypatch.setattr(torch.onnx, "export", refuse)
     clf = models.from_module(tiny.TinyConv(), tiny.labels, 16, crop=1.0)
 
@@ -223,6 +224,7 @@ def test_the_engine_batch_size_leaves_the_map_byte_identical(tiny, monkeypatch, 
         spy, batches = spy_on_engine(monkeypatch, clf)
         maps.append(engine_map(clf, method).tobytes())
         assert spy.batch_size == size
-        assert batches and max(batches) == size  # the engine ran, in batches of that size
+        # the engine ran, in batches of that size (a repeated image is run once, so a call may fill fewer)
+        assert batches and size // 2 < max(batches) <= size
 
     assert maps[0] == maps[1] == maps[2]
