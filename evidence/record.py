@@ -222,7 +222,7 @@ def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dic
         "seconds": round(att.seconds, 4),
         "heatmap_sha256": heatmap_sha256(att.heatmap),
         "heatmap_shape": list(att.heatmap.shape),
-        "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None},
+        "extras": {k: plain(v) for k, v in att.extras.items() if plain(v) is not None and k not in HISTORY},
         "stage": None if att.stage is None else stage_record(att.stage),
         "warnings": list(att.warnings),
         "trust": found,
@@ -239,14 +239,17 @@ def colour_scale(display: Display) -> str:
     return f"each map in its own units, clipped at its {display.percentile:g}th percentile of |value|"
 
 
+HISTORY = ("reused", "ran")
+"""Extras that say what this process had computed before (another class's maps), not what the map is: left out,
+so the same request gives the same record in any process (a Ray worker's, a fresh CLI's)."""
+
+
 def stage_record(stage: Any) -> dict[str, Any]:
     """Which estimate the map is: the converged one, after how many evaluations of the most allowed."""
     return {
         "converged": stage.converged,
         "evaluations": stage.evaluations,
         "planned": stage.planned,
-        "reused": stage.reused,
-        "forward_passes": stage.ran,
         "top10_overlap_with_previous": stage.overlap,
-        "label": stage.label(),
+        "label": stage.stage_label(),
     }

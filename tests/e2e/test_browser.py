@@ -380,6 +380,8 @@ def test_a_run_the_user_replaces_stops_instead_of_finishing(page: Page, server_l
 
     # A long LIME run on the first image, replaced by the second image while it computes.
     page.locator("[data-testid='stSidebar'] [data-testid='stExpander']").filter(has_text="LIME settings").click()
+    # New superpixels (the slider's largest count), so nothing the first run computed can be reused.
+    page.get_by_label("n_segments", exact=True).get_by_role("slider").press("End")
     samples = page.get_by_label("samples", exact=True)
     samples.fill("4000")
     samples.press("Enter")
