@@ -104,8 +104,8 @@ def stages(request: Request, progress: Progress | None = None) -> Iterator[Attri
     cls, clf = request.explainer, request.clf
     pixels = clf.input_image(request.image)
     pixels.flags.writeable = False
-    job = Job(clf, pixels, request.target, request.seed, dict(request.params), progress or (lambda _: None),
-              request.contrast)  # fmt: skip
+    heard = Heard(progress or (lambda _: None))
+    job = Job(clf, pixels, request.target, request.seed, dict(request.params), heard, request.contrast)
     start = time.perf_counter()
     if cls.runs_module:  # gradients and hooks: the whole run under the module's lock, then its maps
         found = in_worker(request, pixels) if is_remote(clf) else module_estimates(cls, job)
@@ -113,9 +113,21 @@ def stages(request: Request, progress: Progress | None = None) -> Iterator[Attri
             yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
         return
     for estimate, stage in converge(cls().estimates(job)):  # engine passes only: no hooks, no lock
-        if stage.converged:  # done, though repeated images or an early stop left part of the budget unspent
-            job.progress(1.0)
+        if stage.converged and heard.last < 1.0:  # done, though repeats or an early stop left budget unspent
+            heard(1.0)
         yield attribution(request, pixels, estimate, stage, time.perf_counter() - start)
+
+
+@dataclass
+class Heard:
+    """A progress callback that remembers the last fraction it passed on, so 1.0 is said once."""
+
+    progress: Progress
+    last: float = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        self.last = fraction
+        self.progress(fraction)
 
 
 def module_estimates(cls: type[Explainer], job: Job) -> list[tuple[Estimate, Stage]]:
