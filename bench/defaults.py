@@ -25,8 +25,9 @@ from whylabel.explainers.progressive import overlap
 from whylabel.trust.faithfulness import curve
 
 BUDGETS: dict[str, list[dict[str, Any]]] = {
-    "occlusion": [{"window": 32, "stride": 16}, {"window": 16, "stride": 16}, {"window": 12, "stride": 12},
-                  {"window": 16, "stride": 8}],
+    "occlusion": [*({"window": 16, "stride": 16, "refine": r} for r in (0.7, 0.8, 0.9)),
+                  {"window": 32, "stride": 16, "refine": 1.0}, {"window": 16, "stride": 16, "refine": 1.0},
+                  {"window": 12, "stride": 12, "refine": 1.0}, {"window": 16, "stride": 8, "refine": 1.0}],
     "lime": [{"samples": n} for n in (250, 500, 1000, 2000)],
     "shap": [*({"evaluations": n} for n in (150, 300, 400, 500, 1000)), {"evaluations": 1500, "context": "both"}],
 }  # fmt: skip
@@ -34,6 +35,9 @@ BUDGETS: dict[str, list[dict[str, Any]]] = {
 for comparison."""
 SEEDS = (0, 1, 2)
 AUC_SLACK = 0.01
+KNOWN_ANSWER_MARGIN = 0.05
+"""How far above the known-answer test's 0.7 a budget's least share must be to be chosen: a default at the very
+edge of the cases we planted is tuned to them, and the next case may fall below."""
 
 
 def known_answer(method: str, params: dict[str, Any]) -> dict[str, float]:
@@ -45,6 +49,7 @@ def on_photos(clf: models.Classifier, images: list[Image.Image], method: str, pa
     """Mean deletion AUC, seconds and evaluations at seed 0, and the seed agreement, on real photos."""
     aucs, seconds, used, agreement = [], [], [], []
     for img in images:
+        clf.memory.clear()  # each budget timed from scratch, not from the logits of the one before
         request = explainers.Request.make(clf, img, method, **params)
         att = explainers.run(request)
         aucs.append(curve(clf, clf.input_image(img), att.heatmap, att.target, "deletion").auc)
@@ -78,7 +83,8 @@ def sweep(clf: models.Classifier, images: list[Image.Image], notebook_auc: dict[
 
 
 def passes(row: dict[str, Any], notebook_auc: float) -> bool:
-    return row["known_answer"]["least"] >= ka.PASS_SHARE and row["deletion_auc"] <= notebook_auc + AUC_SLACK
+    finds = row["known_answer"]["least"] >= ka.PASS_SHARE + KNOWN_ANSWER_MARGIN
+    return finds and row["deletion_auc"] <= notebook_auc + AUC_SLACK
 
 
 def cheapest(rows: list[dict[str, Any]], notebook_auc: float) -> dict[str, Any] | None:

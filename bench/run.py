@@ -65,6 +65,7 @@ def notebook_run(clf: models.Classifier, pixels: np.ndarray, target: int) -> dic
 
 
 def dashboard_run(clf: models.Classifier, img: Any, target: int) -> dict[str, dict[str, Any]]:
+    clf.memory.clear()  # a photo the page has not seen: no logits kept from an earlier round
     out = {}
     for method in METHODS:
         shown = []  # seconds at which each estimate arrived: the first is what a person waits for

@@ -60,7 +60,7 @@ def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
 def counted(counter: Counter, images: np.ndarray, scores: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """`scores` of the images' logits, each image counted and run at most once (see `Counter`).
 
-    Images are known by a SHA-1 digest of their values (`models.memory.digest`), so two images share logits only
+    Images are known by a digest of their values (`models.memory.digest`), so two images share logits only
     when every value is the same.
     """
     keys = [digest(image) for image in images]

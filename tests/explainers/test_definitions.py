@@ -253,7 +253,7 @@ def test_a_long_occlusion_sweep_shows_a_coarse_preview_first_and_ends_with_the_m
     assert [a.stage.converged for a in shown] == [False, True]
     assert shown[0].stage.evaluations == coarse
     assert shown[1].extras["evaluations"] == fine and shown[1].stage.evaluations == fine
-    preview = explainers.explain(clf, img, "occlusion", target=0, window=4, stride=4)  # a short sweep: no preview
+    preview = explainers.explain(clf, img, "occlusion", target=0, window=4, stride=4, refine=1.0)  # one sweep
     np.testing.assert_array_equal(shown[0].heatmap, preview.heatmap)
     pixels = clf.input_image(img)
     alone, _ = Occlusion().compute(Job(clf, pixels, 0, 0, {"window": 4, "stride": 2}, lambda _: None))
