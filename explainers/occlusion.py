@@ -82,7 +82,7 @@ class Occlusion(Explainer):
         """
         window, stride = job.params["window"], job.params["stride"]
         size = min(job.pixels.shape[:2])
-        if coarse_to_fine(job.params, size):
+        if goes_coarse_to_fine(job.params, size):
             yield from self.coarse_to_fine(job, window)
             return
         coarse = (min(max(window, 2 * stride), size), min(2 * stride, size))
@@ -155,7 +155,7 @@ class Occlusion(Explainer):
         return attribution[0].mean(dim=-1).numpy(), counter.done - before
 
 
-def coarse_to_fine(params: Mapping[str, Any], size: int) -> bool:
+def goes_coarse_to_fine(params: Mapping[str, Any], size: int) -> bool:
     """Whether a sweep goes coarse to fine: a tiling of at least MIN_TILES squares a side, with refine under 1."""
     window = params["window"]
     return params["stride"] == window and params["refine"] < 1 and size >= MIN_TILES * window
