@@ -8,7 +8,8 @@ better), the first-panel time, and the budget sweep that chooses the perturbatio
 (`bench.defaults`: known-answer share, deletion AUC, seed agreement). Writes JSON and
 a Markdown table (for the README) and prints the table.
 
-Usage: python -m bench.run [--model efficientnet_lite0] [--photos N] [--rounds N] [--no-sweep] [--out DIR]
+Usage: python -m bench.run [--model efficientnet_lite0] [--photos N] [--rounds N] [--no-sweep]
+       [--sweep-photos N] [--sweep-methods M ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -158,14 +159,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "worker": worker_cost.measure(clf, clf.input_image(models.sample_image(PHOTOS[0]))),
     }
     if args.sweep:
-        result["defaults"] = sweep(clf, photos[: args.sweep_photos], runs)
+        result["defaults"] = sweep(clf, photos[: args.sweep_photos], runs, args.sweep_methods)
     return result
 
 
-def sweep(clf: models.Classifier, names: list[str], runs: list[dict[str, Any]]) -> dict[str, Any]:
+def sweep(clf: models.Classifier, names: list[str], runs: list[dict[str, Any]], methods: list[str]) -> dict[str, Any]:
     """`bench.defaults`: each budget's known-answer share, deletion AUC and seed agreement, against the notebook."""
     same = [r for r in runs if r["photo"] in names]  # the notebook's deletion on the photos the sweep uses
-    notebook_auc = {m: statistics.mean(r["notebook"][m]["deletion_auc"] for r in same) for m in PERTURBATION}
+    notebook_auc = {m: statistics.mean(r["notebook"][m]["deletion_auc"] for r in same) for m in methods}
     found = defaults.sweep(clf, [models.sample_image(name) for name in names], notebook_auc)
     return {"photos": names, **found}
 
@@ -282,7 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--sweep", action=argparse.BooleanOptionalAction, default=True, help="the budget sweep of bench.defaults"
     )
-    parser.add_argument("--sweep-photos", type=int, default=3)
+    parser.add_argument("--sweep-photos", type=int, help="photos the sweep uses (default: all of --photos)")
+    parser.add_argument("--sweep-methods", nargs="+", choices=PERTURBATION, default=list(PERTURBATION))
     parser.add_argument("--calibration-seconds", type=float, default=1.0, help="timing per batch size")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)

@@ -59,7 +59,7 @@ class Shap(Explainer):
     )
     score = "probability"
     params = (
-        Param("evaluations", 400, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
+        Param("evaluations", 300, "Model evaluations SHAP may spend (max_evals).", low=10, high=20000),
         Param(
             "context",
             "shown",

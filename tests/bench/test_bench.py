@@ -12,7 +12,7 @@ from whylabel import explainers
 from whylabel.explainers.forward import IMAGES_PER_CALL
 from whylabel.explainers.lime_image import FIRST_SAMPLES
 from whylabel.explainers.occlusion import evaluations
-from whylabel.explainers.progressive import doubling
+from whylabel.explainers.progressive import growing
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_bench_counts_the_images_each_path_shows_the_model(result):
     assert run["notebook"]["occlusion"]["images"] == evaluations(size, size, 15, 8) + 1
     assert run["notebook"]["lime"]["images"] == 1000
     lime_samples = explainers.get("lime").resolve({}, size)["samples"]
-    assert run["dashboard"]["lime"]["images"] in doubling(FIRST_SAMPLES, lime_samples)  # stops once converged
+    assert run["dashboard"]["lime"]["images"] in growing(FIRST_SAMPLES, lime_samples)  # stops once converged
     assert all(0 < run["dashboard"][m]["first_seconds"] <= run["dashboard"][m]["seconds"] for m in bench.METHODS)
     coarse, fine = evaluations(size, size, 4, 4) + 1, evaluations(size, size, 2, 2)  # 16/16 scaled to 28 px
     assert coarse + 1 < run["dashboard"]["occlusion"]["images"] <= coarse + fine + 1  # the split squares, the rest

@@ -7,7 +7,7 @@ import pytest
 
 from whylabel import explainers, models
 from whylabel.explainers.base import Job
-from whylabel.explainers.progressive import STABLE_OVERLAP, Estimate, converge, doubling, overlap
+from whylabel.explainers.progressive import STABLE_OVERLAP, Estimate, converge, doubling, growing, overlap
 
 
 def estimate(top: list[int], n: int, final: bool = False, preview: bool = False) -> Estimate:
@@ -43,6 +43,16 @@ def test_doubling_schedule():
     assert doubling(100, 60) == [60]
 
 
+def test_growing_schedule_adds_the_first_count_then_a_quarter():
+    assert growing(100, 500) == [100, 200, 300, 400, 500]  # LIME's default: the rule checked every 100 samples
+    assert growing(100, 250) == [100, 200, 250]
+    assert growing(100, 60) == [60]
+    counts = growing(100, 4000)
+    steps = np.diff(counts[:-1])
+    assert counts[-1] == 4000 and all(s == max(100, n // 4) for s, n in zip(steps, counts, strict=False))
+    assert len(counts) == 15  # a large budget stays a few stages, not one per 100 samples
+
+
 def lime_job(clf: models.Classifier, img, samples: int, seed: int = 0) -> Job:
     request = explainers.Request.make(clf, img, "lime", target=1, seed=seed, samples=samples, n_segments=12)
     return Job(clf, clf.input_image(img), 1, seed, dict(request.params), lambda _: None)
@@ -54,7 +64,7 @@ def test_each_lime_estimate_is_limes_fit_to_the_first_n_of_the_same_samples(tiny
 
     shown = list(explainers.stages(request))
 
-    assert [a.stage.evaluations for a in shown] == doubling(100, 400)[: len(shown)]
+    assert [a.stage.evaluations for a in shown] == growing(100, 400)[: len(shown)]
     assert shown[0].stage.label().startswith("first estimate: 100 of at most 400 evaluations")
     for att in shown:  # the first n samples of a 400-sample draw are the whole draw of an n-sample run
         whole = explainers.get("lime")().compute(lime_job(tiny_clf, img, att.stage.evaluations))[0]
