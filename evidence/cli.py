@@ -7,7 +7,9 @@
 PATH is images or folders (searched recursively for image files). For each image: DIR/<stem>/figure.png,
 record.json, heatmaps.npz and report.html; DIR/index.html links them with a summary table. Bad files are
 reported and skipped; the exit code is 1 when any image failed, 2 for a bad command line. `--ray` runs each
-image as a Ray task, on the cluster RAY_ADDRESS names or on a local Ray started for the run.
+image as a Ray task, on the cluster RAY_ADDRESS names or on a local Ray started for the run. Maps and scores
+are kept in the result store the page shares (`evidence.results`): an image explained before, by the page or
+the command, is read back, not computed again; `--no-cache` computes everything anew.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--no-scores", action="store_true", help="skip the deletion and insertion curves")
     run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute every map and score anew, and keep none (the result store the page shares is not used)",
+    )
+    run.add_argument(
         "--threads",
         type=int,
         default=torch.get_num_threads(),
@@ -72,6 +79,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "target": class_arg(args.target),
         "contrast": class_arg(args.contrast),
         "score": not args.no_scores,
+        "keep": not args.no_cache,
         "threads": args.threads,
     }
 
@@ -106,6 +114,7 @@ def explain_one(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes
         contrast=opts["contrast"],
         seed=opts["seed"],
         score=opts["score"],
+        keep=opts.get("keep", True),
     )
     return files(evidence)
 

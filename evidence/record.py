@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from whylabel import explainers, models, trust
+from whylabel.evidence import results
 from whylabel.explainers.explain import check_seed, resolve_contrast
 from whylabel.models.engine_store import state_dict_sha256
 from whylabel.models.remote import is_remote
@@ -81,8 +82,12 @@ def collect(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     score: bool = True,
     display: Display | None = None,
+    keep: bool = True,
 ) -> Evidence:
     """Explain `image` with each method and score every map; a method that fails is recorded, not raised.
+
+    With `keep`, maps and scores are read from and written to the result store (`evidence.results`), which
+    the page shares; without it, every one is computed anew and nothing is kept.
 
     `image_bytes` (the file as read) makes the record's image hash the file's; otherwise it is the hash of
     the decoded RGB pixels. Bad arguments common to every method (target, contrast, seed) raise ValueError.
@@ -99,16 +104,17 @@ def collect(
     baseline = None
     for method in methods:
         try:
-            att = explainers.explain(
+            request = explainers.Request.make(
                 clf, image, method, target=index, seed=seed, contrast=versus, **(params or {}).get(method, {})
             )
+            att = results.attribution(request, keep=keep)
         except ValueError as err:  # refused for this model or these parameters: say so, go on with the others
             evidence.failures[method] = str(err)
             continue
         evidence.attributions.append(att)
         if score:
-            baseline = baseline or trust.baseline_for(att)  # one set of random maps for every method
-            evidence.scores[method] = trust.evaluate(att, baseline=baseline)
+            baseline = baseline or results.baseline(att, keep)  # one set of random maps for every method
+            evidence.scores[method] = results.scores(att, baseline, keep)
     return evidence
 
 
@@ -239,8 +245,9 @@ def colour_scale(display: Display) -> str:
     return f"each map in its own units, clipped at its {display.percentile:g}th percentile of |value|"
 
 
-HISTORY = ("reused", "ran")
-"""Extras that say what this process had computed before (another class's maps), not what the map is: left out,
+HISTORY = ("reused", "ran", "kept")
+"""Extras that say what this process had computed before (another class's maps, a map kept on disk by
+`evidence.results`), not what the map is: left out,
 so the same request gives the same record in any process (a Ray worker's, a fresh CLI's)."""
 
 
