@@ -51,7 +51,11 @@ def caption(att: Attribution) -> str:
             f"score: {att.score} of the target minus that of {att.contrast_label}",
         ]
     parts += [params] if params else []
-    parts += [f"seed {att.params['seed']}", f"{att.seconds:.2f} s"]
+    kept = att.extras.get("kept") is True  # read back from `evidence.results`: computed by an earlier run
+    parts += [
+        f"seed {att.params['seed']}",
+        f"{att.seconds:.2f} s" + (" when first computed, kept on disk" if kept else ""),
+    ]
     if "evaluations" in att.extras:
         parts.append(f"{att.extras['evaluations']} model evaluations")
     if "relative_gap" in att.extras:

@@ -15,23 +15,35 @@ from typing import Any, NamedTuple
 import streamlit as st
 from PIL import Image
 
-from whylabel import explainers, models, trust
+from whylabel import explainers, models
+from whylabel.evidence import results
 from whylabel.explainers.base import Progress
 from whylabel.ui import runs
 
 MAX_ATTRIBUTIONS = 512
 
 
-@st.cache_resource(show_spinner="Loading the model and timing its fast engine…")
 def model(name: str) -> models.Classifier:
-    """One classifier per name for the whole server (read-only, so safe to share between sessions).
+    """One classifier per name for the whole server, its forward engine built; each cold step says what it does.
 
-    Its forward engine is built here, not on the first perturbation panel: export, check and calibration
-    take a few seconds once, and every later image is fast.
+    The engine is built here, not on the first perturbation panel: export, check and calibration take a few
+    seconds once (a fraction of a second when the disk cache has them), and every later image is fast. A step
+    that finishes within half a second shows no message (`st.spinner`'s delay), so a warm server shows none.
     """
-    clf = models.load(name)
-    clf.engine()
+    with st.spinner(f"Loading {name}: its weights and labels…"):
+        clf = loaded(name)
+    with st.spinner(
+        f"Building {name}'s fast engine for the perturbation maps: an ONNX export checked against torch, and a "
+        "timing of batch sizes (about 6 s the first time; later starts read both from the disk cache)…"
+    ):
+        clf.engine()
     return clf
+
+
+@st.cache_resource(show_spinner=False)
+def loaded(name: str) -> models.Classifier:
+    """One classifier per name for the whole server (read-only, so safe to share between sessions)."""
+    return models.load(name)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Checking your model and timing its fast engine…")
@@ -111,7 +123,8 @@ def attribution(
     progress: Progress,
     on_stage: Callable[[explainers.Attribution], None] | None = None,
 ) -> explainers.Attribution:
-    """The converged attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters).
+    """The converged attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)
+    in memory, and on disk (`evidence.results`) for later server starts, other servers and the command line.
 
     While it is computed, `on_stage` sees each estimate on the way; a cached one has none to show.
     """
@@ -121,7 +134,7 @@ def attribution(
             request = explainers.Request.make(
                 clf, image, key.method, target=key.target, contrast=key.contrast, seed=key.seed, **dict(key.params)
             )
-            att = explainers.run(request, progress, on_stage)
+            att = results.attribution(request, progress, on_stage)
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
         return att
 
@@ -141,5 +154,5 @@ def faithfulness(key: Key, att: explainers.Attribution) -> dict:
     baseline, cached on those, serves every panel of the image (and every session asking the same).
     """
     baseline_key = ("random baseline", key.model, key.image, key.target, key.contrast)
-    baseline = attribution_store().get_or_compute(baseline_key, lambda: trust.baseline_for(att))
-    return attribution_store().get_or_compute(("faithfulness", *key), lambda: trust.evaluate(att, baseline=baseline))
+    baseline = attribution_store().get_or_compute(baseline_key, lambda: results.baseline(att))
+    return attribution_store().get_or_compute(("faithfulness", *key), lambda: results.scores(att, baseline))

@@ -13,6 +13,8 @@ from whylabel.ui import cache, checks, export, runs
 from whylabel.ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
+WARMED = ("shap",)
+"""Methods whose first run in a server waits on `explainers.warm_up` (numba compiling SHAP's code)."""
 
 
 def model_view(clf: models.Classifier, picked: Picked) -> None:
@@ -117,7 +119,10 @@ def panel(
     cls = explainers.get(method)
     st.markdown(f"#### {cls.title}")
     slot, status = st.empty(), st.empty()
-    bar = status.progress(0.0, text=f"Computing {cls.title}…")
+    text = f"Computing {cls.title}…"
+    if method in WARMED and cache.warm_up().is_alive():  # a server's first minute: numba is still compiling
+        text = f"Computing {cls.title} (the server is still compiling SHAP's numba code, once, about 15 s)…"
+    bar = status.progress(0.0, text=text)
 
     def show(estimate: explainers.Attribution) -> None:  # a first estimate or a refinement, until converged
         if estimate.stage is not None and not estimate.stage.converged:
@@ -126,7 +131,7 @@ def panel(
                 st.caption(render.caption(estimate))
 
     try:
-        att = cache.attribution(key, clf, picked.image, runs.progress_bar(bar, f"Computing {cls.title}…"), show)
+        att = cache.attribution(key, clf, picked.image, runs.progress_bar(bar, text), show)
     except Exception as err:  # a panel that fails says why and leaves the others standing
         status.empty()
         slot.error(f"{cls.title} could not be computed: {err}")

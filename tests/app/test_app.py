@@ -703,3 +703,26 @@ def test_a_map_states_its_blind_spots_on_its_panel(mnist_app: AppTest) -> None:
     at.selectbox(key="lime.segmentation.28").set_value("slic").run()
     assert_clean(at)
     assert len(blind()) == 2, blind()  # SHAP's and LIME's
+
+
+def test_maps_kept_on_disk_are_read_back_by_a_fresh_server(monkeypatch, tmp_path, computed) -> None:
+    """The result store (`evidence.results`): a server that starts again shows the kept maps, computing none."""
+    from whylabel.ui import cache
+
+    monkeypatch.setenv("WHYLABEL_RESULTS", str(tmp_path))
+    state = {**MNIST_FAST, "seed": 4242}  # a seed no other test asks for: nothing of it in memory yet
+    first = new_app(state)
+    first.run()
+    assert_clean(first)
+    assert sorted(computed()) == sorted(METHODS)
+    assert not any("kept on disk" in c for c in panel_captions(first).values())
+    cache.attribution_store.clear()  # what a restart forgets: every map and score held in memory
+
+    again = new_app(state)
+    again.run()
+
+    assert_clean(again)
+    assert sorted(computed()) == sorted(METHODS)  # nothing computed a second time
+    assert all("when first computed, kept on disk" in c for c in panel_captions(again).values())
+    for method, figure in heatmaps(first).items():
+        np.testing.assert_array_equal(heatmap_z(heatmaps(again)[method]), heatmap_z(figure))
