@@ -1,11 +1,15 @@
-"""What a person waits for: the dashboard in Debian's Chromium, timed from picking an image to its panels.
+"""What a person waits for: the dashboard in Debian's Chromium, against the same work through the Python API.
 
-Starts `streamlit run app.py`, opens it in headless Chromium (Playwright), waits for the default view (the
-model is then warm), switches to Upload and uploads gallery photos one at a time. For each it times, from
+Starts `streamlit run app.py` with an empty result store (`evidence.results`), opens it in headless Chromium
+(Playwright) and times, from the server's launch, until the default view is complete (every map, score and the
+agreement matrix). Then it switches to Upload and uploads gallery photos one at a time. For each it times, from
 handing the file to the page, until the saliency panel shows the new image's map (the prediction is drawn
 before it), until all four maps are drawn, and until the run ends (the faithfulness curves under every map
-and the agreement matrix come after the maps). Writes bench/results/browser.json and prints medians.
-`--screenshot PATH` also saves the default view, full page (the README's screenshot).
+and the agreement matrix come after the maps). A second launch with the same store times a returning user's
+default view (its maps and scores read back). The same work through the API, in this process with its memory
+cleared for each photo, and from launch in a fresh Python process, is timed beside each. Writes
+bench/results/browser.json and prints medians and ratios. `--screenshot PATH` also saves the default view,
+full page (the README's screenshot).
 
 Usage: python -m bench.browser [--photos N] [--out DIR] [--screenshot PATH]   (needs `chromium` on PATH)
 The helpers `serve` and `chromium` are shared with the browser test (tests/e2e).
@@ -20,6 +24,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -27,11 +32,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from whylabel import models
+from whylabel import explainers, models, trust
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
@@ -46,6 +53,7 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PLOTS = "[data-testid='stMain'] .js-plotly-plot"
 CAPTIONS = "[data-testid='stMain'] [data-testid='stCaptionContainer']"
 FILE_INPUT = "[data-testid='stSidebar'] input[type='file']"
+DEFAULT_METHODS = tuple(name for name in explainers.available() if explainers.get(name).default_on)
 PHOTOS = ("coffee", "astronaut", "rocket", "motorcycle", "china (temple)", "flower", "grace hopper")
 
 
@@ -69,8 +77,9 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def serve(log: Path, start_seconds: float = 60) -> Iterator[str]:
-    """`streamlit run app.py` on a free port; stopped afterwards, pass or fail. Yields its URL."""
+def serve(log: Path, start_seconds: float = 60, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free port (`env` added to this environment); stopped afterwards, pass or fail.
+    Yields its URL."""
     port = free_port()
     command = [
         str(STREAMLIT),
@@ -83,7 +92,9 @@ def serve(log: Path, start_seconds: float = 60) -> Iterator[str]:
         "--browser.gatherUsageStats=false",
     ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + start_seconds
@@ -150,23 +161,86 @@ def time_upload(page: Page, photo: Path, timeout_s: float = 120) -> dict[str, fl
     }
 
 
-def measure(names: list[str], folder: Path, screenshot: Path | None = None) -> list[dict[str, float | str]]:
-    with serve(folder / "server.log") as url, chromium() as browser:
+def default_view(page: Page, url: str) -> None:
+    """Open the page and wait until its default view is complete: every panel drawn and the run ended."""
+    page.goto(url)
+    page.locator(PLOTS).nth(4).wait_for(timeout=300_000)
+    page.locator(IDLE).wait_for(state="attached", timeout=300_000)
+
+
+@contextmanager
+def launch(browser: Browser, log: Path, store: Path, screenshot: Path | None = None) -> Iterator[tuple[float, Page]]:
+    """Seconds from starting the server to the complete default view, and the page."""
+    start = time.perf_counter()
+    with serve(log, env={"WHYLABEL_RESULTS": str(store)}) as url:
         page = browser.new_context(viewport={"width": 1600, "height": 1800}).new_page()
-        page.goto(url)
-        page.locator(PLOTS).nth(4).wait_for(timeout=300_000)  # the default view: the model is warm now
-        page.locator(IDLE).wait_for(state="attached", timeout=300_000)
+        default_view(page, url)
+        seconds = time.perf_counter() - start
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
-        page.locator("[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
-        page.locator(FILE_INPUT).wait_for(state="attached", timeout=60_000)
-        page.locator(IDLE).wait_for(state="attached", timeout=60_000)
-        rows: list[dict[str, float | str]] = []
-        for name in names:
-            photo = folder / f"{name.split()[0]}.png"
-            models.sample_image(name).save(photo)
-            rows.append({"photo": name, **time_upload(page, photo)})
-        return rows
+        yield seconds, page
+
+
+def measure(names: list[str], folder: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    store = folder / "results"
+    with chromium() as browser:
+        with launch(browser, folder / "server.log", store, screenshot) as (cold, page):
+            page.locator("[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+            page.locator(FILE_INPUT).wait_for(state="attached", timeout=60_000)
+            page.locator(IDLE).wait_for(state="attached", timeout=60_000)
+            rows: list[dict[str, float | str]] = []
+            for name in names:
+                photo = folder / f"{name.split()[0]}.png"
+                models.sample_image(name).save(photo)
+                rows.append({"photo": name, **time_upload(page, photo)})
+        with launch(browser, folder / "server-again.log", store) as (again, _):
+            pass
+    return {"runs": rows, "launch_seconds": cold, "launch_again_seconds": again}
+
+
+def api_view(clf: models.Classifier, img: Image.Image) -> dict[str, float]:
+    """The page's work for one image through the API: the prediction, the default maps (saliency first), the
+    random baseline, every map's scores and the agreement matrix; seconds to the first map, the maps, the end."""
+    clf.memory.clear()
+    start = time.perf_counter()
+    target = clf.predict(img, k=5).top[0][0]
+    atts, marks = [], []
+    for method in DEFAULT_METHODS:
+        atts.append(explainers.explain(clf, img, method, target=target))
+        marks.append(time.perf_counter() - start)
+    baseline = trust.baseline_for(atts[0])
+    for att in atts:
+        trust.evaluate(att, baseline=baseline)
+    trust.agreement([att.heatmap for att in atts])
+    return {
+        "first_panel_seconds": marks[0],
+        "all_maps_seconds": marks[-1],
+        "all_panels_seconds": time.perf_counter() - start,
+    }
+
+
+API_LAUNCH = """
+import time; start = time.perf_counter()
+from bench.browser import api_view
+from whylabel import models
+clf = models.load("efficientnet_lite0"); clf.engine()
+api_view(clf, models.sample_image(models.default_image_for("efficientnet_lite0")))
+print(time.perf_counter() - start)
+"""
+
+
+def api_launch_seconds() -> float:
+    """The default view's work through the API from a fresh Python process: imports, model, engine, work."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", API_LAUNCH], cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def api_runs(names: list[str]) -> list[dict[str, float]]:
+    clf = models.load("efficientnet_lite0")
+    clf.engine()
+    api_view(clf, models.sample_image(names[0]))  # warm, as the page's model is after its default view
+    return [api_view(clf, models.sample_image(name)) for name in names]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,24 +249,53 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--screenshot", type=Path, help="also save the default view here (PNG, full page)")
     args = parser.parse_args(argv)
+    names = list(PHOTOS[: args.photos])
+    api = {"runs": api_runs(names), "launch_seconds": api_launch_seconds()}
     with tempfile.TemporaryDirectory() as folder:
-        rows = measure(list(PHOTOS[: args.photos]), Path(folder), args.screenshot)
-    result = {
-        "runs": rows,
-        "median_first_panel_seconds": statistics.median(float(r["first_panel_seconds"]) for r in rows),
-        "median_all_maps_seconds": statistics.median(float(r["all_maps_seconds"]) for r in rows),
-        "median_all_panels_seconds": statistics.median(float(r["all_panels_seconds"]) for r in rows),
-        "max_first_panel_seconds": float(np.max([r["first_panel_seconds"] for r in rows])),
-    }
+        page = measure(names, Path(folder), args.screenshot)
+    result = summary(page, api)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "browser.json").write_text(json.dumps(result, indent=1))
-    print(
-        f"In Chromium, from upload to the first panel: median {result['median_first_panel_seconds']:.2f} s "
-        f"(max {result['max_first_panel_seconds']:.2f} s); to all four maps: median "
-        f"{result['median_all_maps_seconds']:.2f} s; to the end of the run, scores included: median "
-        f"{result['median_all_panels_seconds']:.2f} s, over {len(rows)} photos."
-    )
+    print(text(result))
     return result
+
+
+MARKS = {"first_panel_seconds": "first map", "all_maps_seconds": "all four maps", "all_panels_seconds": "whole view"}
+
+
+def summary(page: dict[str, Any], api: dict[str, Any]) -> dict[str, Any]:
+    """Medians per mark, in the browser and through the API, and their ratio; the launches beside the API's."""
+    result: dict[str, Any] = {"browser": page, "api": api, "medians": {}}
+    for mark in MARKS:
+        shown = statistics.median(float(r[mark]) for r in page["runs"])
+        computed = statistics.median(float(r[mark]) for r in api["runs"])
+        result["medians"][mark] = {"browser": shown, "api": computed, "ratio": shown / computed}
+    result["max_first_panel_seconds"] = float(np.max([r["first_panel_seconds"] for r in page["runs"]]))
+    for which in ("launch_seconds", "launch_again_seconds"):
+        result[which] = {
+            "browser": page[which],
+            "api": api["launch_seconds"],
+            "ratio": page[which] / api["launch_seconds"],
+        }
+    return result
+
+
+def text(result: dict[str, Any]) -> str:
+    lines = [
+        f"In Chromium against the same work through the API, medians over {len(result['browser']['runs'])} uploads:",
+        "",
+        "| from the upload to | browser s | API s | ratio |",
+        "|---|---|---|---|",
+    ]
+    for mark, name in MARKS.items():
+        m = result["medians"][mark]
+        lines.append(f"| {name} | {m['browser']:.2f} | {m['api']:.2f} | {m['ratio']:.2f}x |")
+    for which, name in (("launch_seconds", "launch, empty result store"), ("launch_again_seconds", "launch again")):
+        m = result[which]
+        lines.append(f"| the default view, from {name} | {m['browser']:.2f} | {m['api']:.2f} | {m['ratio']:.2f}x |")
+    lines += ["", f"Slowest first map: {result['max_first_panel_seconds']:.2f} s. The API's launch is a fresh Python"
+              " process: imports, model, engine (from the disk cache), the default image's whole view."]  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,20 @@ def best_throughput(clf: models.Classifier, before: dict, after: dict) -> dict[s
     }
 
 
+def target_switch_run(clf: models.Classifier, img: Any, first: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """After the dashboard's maps of the top class (`first`): each perturbation method's map of the second class,
+    and of the top class rather than the second (a contrast), with the forward passes they ran."""
+    top = [index for index, _, _ in clf.predict(img, k=2).top]
+    out = {}
+    for method in PERTURBATION:
+        asked = {"another class": {"target": top[1]}, "a contrast": {"target": top[0], "contrast": top[1]}}
+        out[method] = {"first": first[method]["seconds"]}
+        for name, classes in asked.items():
+            att = explainers.explain(clf, img, method, **classes)
+            out[method][name] = {"seconds": att.seconds, "ran": att.extras["ran"], "reused": att.extras["reused"]}
+    return out
+
+
 FIXED_BUDGET = {"occlusion": {"window": 15, "stride": 7}, "lime": {"samples": 1000}, "shap": {"evaluations": 1000}}
 """About 1,000 evaluations each (occlusion: 962 windows), so per-evaluation costs dominate fixed ones."""
 
@@ -142,6 +156,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {"photo": name, "target": target, "label": clf.labels[target]}
         row["notebook"] = notebook_run(clf, pixels, target)  # alternating: notebook, then dashboard, per photo
         row["dashboard"] = dashboard_run(clf, img, target)
+        row["target_switch"] = target_switch_run(clf, img, row["dashboard"])
         for path in ("notebook", "dashboard"):
             for result in row[path].values():
                 result["deletion_auc"] = deletion(clf, pixels, result.pop("heatmap"), target)
@@ -194,6 +209,19 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     summary["mean_deletion_auc"] = aucs
     summary["random_deletion_auc"] = statistics.mean(r["random_deletion_auc"] for r in runs)
     summary["first_panel_seconds"] = statistics.median(r["first_panel_seconds"] for r in runs)
+    summary["target_switch"] = {
+        method: {
+            "first": statistics.median(r["target_switch"][method]["first"] for r in runs),
+            **{
+                name: {
+                    key: statistics.median(r["target_switch"][method][name][key] for r in runs)
+                    for key in ("seconds", "ran", "reused")
+                }
+                for name in ("another class", "a contrast")
+            },
+        }
+        for method in PERTURBATION
+    }
     summary["fixed_budget"] = {}
     for method in PERTURBATION:
         seconds = statistics.median(r["fixed_budget"][method]["seconds"] for r in runs)
@@ -251,7 +279,7 @@ def table(result: dict[str, Any]) -> str:
         f"First panel (prediction + saliency + figure): {s['first_panel_seconds'] * 1000:.0f} ms. "
         f"Model load {result['load_seconds']:.1f} s, engine export and calibration {result['engine_seconds']:.1f} s.",
     ]
-    lines += ["", fixed_budget_table(s["fixed_budget"])]
+    lines += ["", target_switch_table(s["target_switch"]), "", fixed_budget_table(s["fixed_budget"])]
     if "worker" in result:
         lines += ["", worker_cost.table(result["worker"])]
     if "defaults" in result:
@@ -259,6 +287,20 @@ def table(result: dict[str, Any]) -> str:
         lines += ["", f"Budgets on {', '.join(result['defaults']['photos'])} and the known-answer cases:", "",
                   defaults.table(found)]  # fmt: skip
     lines += ["", "Goals: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["goals"].items()) + "."]
+    return "\n".join(lines)
+
+
+def target_switch_table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| same image, another target | first map s | another class s (run / reused) | a contrast s (run / reused) |",
+        "|---|---|---|---|",
+    ]
+    for method, r in rows.items():
+        other, contrast = r["another class"], r["a contrast"]
+        lines.append(
+            f"| {method} | {r['first']:.2f} | {other['seconds']:.2f} ({other['ran']:.0f} / {other['reused']:.0f}) "
+            f"| {contrast['seconds']:.2f} ({contrast['ran']:.0f} / {contrast['reused']:.0f}) |"
+        )
     return "\n".join(lines)
 
 

@@ -60,6 +60,18 @@ def test_bench_summary_is_consistent_with_its_runs(result):
     assert all(0 <= run[path][m]["deletion_auc"] <= 1 for path in ("notebook", "dashboard") for m in bench.METHODS)
 
 
+def test_bench_times_another_target_and_counts_the_passes_it_ran(result):
+    data, out = result
+    run = data["runs"][0]["target_switch"]
+    assert set(run) == set(bench.PERTURBATION)
+    for method, name in ((m, n) for m in run for n in ("another class", "a contrast")):
+        # what the first map ran is not run again; what the new class needs beyond it is (LIME's later samples,
+        # occlusion's other split squares, SHAP's other regions)
+        assert run[method][name]["reused"] > 0, (method, name)
+    assert all(run[m][name]["seconds"] > 0 for m in run for name in ("another class", "a contrast"))
+    assert "| same image, another target |" in (out / "latest.md").read_text()
+
+
 def test_the_default_is_the_cheapest_budget_that_finds_the_evidence_and_deletes_as_well():
     def row(n: int, least: float, auc: float) -> dict:
         return {"params": {"samples": n}, "known_answer": {"least": least, "mean": least}, "deletion_auc": auc}
