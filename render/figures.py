@@ -2,43 +2,61 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from whylabel.explainers.base import Attribution
 from whylabel.models import Prediction
-from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, colour_range, with_boundaries
+from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, value_range, with_boundaries
 
 DEFAULT = Display()
 
 
 def attribution_figure(pixels: np.ndarray, att: Attribution, display: Display = DEFAULT) -> go.Figure:
-    """The map over exactly the model-view pixels; hover shows the raw and the coloured value."""
-    z, zmin, zmax, title = colour_range(att, display)
-    figure = go.Figure(go.Image(z=with_boundaries(pixels, att), hoverinfo="skip"))
+    """The map over exactly the model-view pixels; hover shows the raw value.
+
+    Light for the browser: the image travels as a lossless PNG, and the heatmap carries the raw values once
+    (float32), coloured between `zmin` and `zmax` (Plotly clamps values beyond them, as the clipping does), so
+    no second array is sent for the hover.
+    """
+    top, title = value_range(att, display)
+    figure = go.Figure(go.Image(source=png_uri(with_boundaries(pixels, att)), hoverinfo="skip"))
     figure.add_trace(
         go.Heatmap(
-            z=z,
-            zmin=zmin,
-            zmax=zmax,
+            z=att.heatmap.astype(np.float32, copy=False),
+            zmin=-top if att.signed else 0.0,
+            zmax=top,
             colorscale=DIVERGING if att.signed else SEQUENTIAL,
             opacity=display.opacity,
-            customdata=att.heatmap,
-            hovertemplate="x %{x}, y %{y}<br>value %{customdata:.4g}<br>colour %{z:.2f}<extra></extra>",
-            colorbar={
-                "title": {"text": title, "side": "top"},
-                "orientation": "h",
-                "thickness": 10,
-                "len": 0.9,
-                "y": -0.02,
-                "yanchor": "top",
-            },
+            hovertemplate="x %{x}, y %{y}<br>value %{z:.4g}<extra></extra>",
+            colorbar=colour_bar(att, display, top, title),
         )
     )
     figure.update_xaxes(visible=False, range=[-0.5, pixels.shape[1] - 0.5])
     figure.update_yaxes(visible=False, range=[pixels.shape[0] - 0.5, -0.5], scaleanchor="x")
     figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 60}, height=340, uirevision=att.method)
     return figure
+
+
+def colour_bar(att: Attribution, display: Display, top: float, title: str) -> dict:
+    """A horizontal colour bar under the map; on the shared scale its ticks read relative to `top` (-1 to 1)."""
+    bar = {"title": {"text": title, "side": "top"}, "orientation": "h", "thickness": 10, "len": 0.9}
+    bar |= {"y": -0.02, "yanchor": "top"}
+    if display.shared:
+        steps = np.linspace(-1.0 if att.signed else 0.0, 1.0, 5 if att.signed else 3)
+        bar |= {"tickvals": list(steps * top), "ticktext": [f"{step:g}" for step in steps]}
+    return bar
+
+
+def png_uri(pixels: np.ndarray) -> str:
+    """The pixels as a lossless PNG data URI (about half the bytes of the raw array in base64)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG", compress_level=3)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def caption(att: Attribution) -> str:

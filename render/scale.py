@@ -63,16 +63,21 @@ def normalised(att: Attribution, percentile: float) -> np.ndarray:
     return np.clip(att.heatmap / robust_max(att.heatmap, percentile), low, 1.0)
 
 
+def value_range(att: Attribution, display: Display) -> tuple[float, str]:
+    """The |value| drawn at full colour (the display's percentile of |value|), and the colour bar's title."""
+    top = robust_max(att.heatmap, display.percentile)
+    if display.shared:
+        return top, f"relative (p{display.percentile:g} of |value| = 1)"
+    return top, f"{att.score} units"
+
+
 def colour_range(att: Attribution, display: Display) -> tuple[np.ndarray, float, float, str]:
     """The values to colour, their range, and the colour bar's title."""
+    top, title = value_range(att, display)
     if display.shared:
-        z = normalised(att, display.percentile)
-        title = f"relative (p{display.percentile:g} of |value| = 1)"
-        top = 1.0
+        z, top = normalised(att, display.percentile), 1.0
     else:
-        top = robust_max(att.heatmap, display.percentile)
         z = np.clip(att.heatmap, -top if att.signed else 0.0, top)
-        title = f"{att.score} units"
     return z, (-top if att.signed else 0.0), top, title
 
 

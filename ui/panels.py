@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,9 @@ from whylabel.ui import cache, checks, export, runs
 from whylabel.ui.controls import Picked, Target
 
 PANELS_PER_ROW = 4
+PREVIEW_GAP = 1.0
+"""Seconds between the estimates a panel draws on the way (the first is drawn at once): each drawing is work
+for the browser, on the cores the computation uses, and the progress bar says every stage anyway."""
 WARMED = ("shap",)
 """Methods whose first run in a server waits on `explainers.warm_up` (numba compiling SHAP's code)."""
 
@@ -124,8 +128,13 @@ def panel(
         text = f"Computing {cls.title} (the server is still compiling SHAP's numba code, once, about 15 s)…"
     bar = status.progress(0.0, text=text)
 
+    drawn: list[float] = []
+
     def show(estimate: explainers.Attribution) -> None:  # a first estimate or a refinement, until converged
-        if estimate.stage is not None and not estimate.stage.converged:
+        if estimate.stage is None or estimate.stage.converged:
+            return
+        if not drawn or time.monotonic() - drawn[-1] >= PREVIEW_GAP:
+            drawn.append(time.monotonic())
             with slot.container():
                 st.plotly_chart(render.attribution_figure(pixels, estimate, display), key=None)
                 st.caption(render.caption(estimate))

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from whylabel import explainers, trust
+from whylabel import explainers, render, trust
 from whylabel.models import worker
 from whylabel.ui.own_model import OWN
 
@@ -446,7 +446,7 @@ def test_the_agreement_matrix_compares_every_pair_of_panels(default_view: AppTes
     assert matrix.shape == (4, 4)
     np.testing.assert_allclose(np.diag(matrix), 1.0)
     np.testing.assert_allclose(matrix, matrix.T)
-    raw = [plotly_array(heatmap_trace(figure)["customdata"]) for figure in heatmaps(at).values()]
+    raw = [heatmap_z(figure) for figure in heatmaps(at).values()]
     np.testing.assert_allclose(matrix, trust.agreement(raw), atol=1e-6)
 
 
@@ -726,3 +726,33 @@ def test_maps_kept_on_disk_are_read_back_by_a_fresh_server(monkeypatch, tmp_path
     assert all("when first computed, kept on disk" in c for c in panel_captions(again).values())
     for method, figure in heatmaps(first).items():
         np.testing.assert_array_equal(heatmap_z(heatmaps(again)[method]), heatmap_z(figure))
+
+
+def drawn_estimates(monkeypatch: pytest.MonkeyPatch, gap: float, seed: int) -> dict[str, int]:
+    """Per method, how many estimates on the way (not converged) a fresh run drew, with `gap` s between them."""
+    from whylabel.ui import panels
+
+    drawn: dict[str, int] = {}
+    original = render.attribution_figure
+
+    def recording(pixels, att, *display):
+        if att.stage is not None and not att.stage.converged:
+            drawn[att.method] = drawn.get(att.method, 0) + 1
+        return original(pixels, att, *display)
+
+    monkeypatch.setattr(render, "attribution_figure", recording)
+    monkeypatch.setattr(panels, "PREVIEW_GAP", gap)
+    at = new_app({"model": "mnist_cnn", "seed": seed})  # default budgets; a seed no other test asks for
+    at.run()
+    assert_clean(at)
+    return drawn
+
+
+def test_panels_draw_estimates_on_the_way_at_most_one_per_gap(monkeypatch) -> None:
+    every = drawn_estimates(monkeypatch, gap=0.0, seed=4343)
+    assert set(every) == {"occlusion", "lime", "shap"}, every  # each perturbation panel shows a first estimate
+    assert max(every.values()) >= 2, every  # some refine in several steps: the gap has something to leave out
+
+    spaced = drawn_estimates(monkeypatch, gap=1e9, seed=4344)
+
+    assert spaced == dict.fromkeys(every, 1)  # the first estimate at once, no refinement within the gap

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from PIL import Image
 
 from whylabel import explainers, render
 from whylabel.explainers.base import Attribution
@@ -29,6 +33,13 @@ def attribution(heatmap, signed: bool = True, **overrides) -> Attribution:
 
 def ramp(low: float, high: float, shape=(6, 8)) -> np.ndarray:
     return np.linspace(low, high, shape[0] * shape[1], dtype=np.float32).reshape(shape)
+
+
+def drawn_pixels(figure: go.Figure) -> np.ndarray:
+    """The image under the map, decoded from the figure's PNG data URI."""
+    uri = figure.data[0].source
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 def alpha(rgba: str) -> float:
@@ -101,10 +112,10 @@ def test_figure_is_the_image_under_a_heatmap_of_the_map(pixels, signed, shared):
 
     image, overlay = figure.data
     assert isinstance(image, go.Image) and isinstance(overlay, go.Heatmap)
-    np.testing.assert_array_equal(np.asarray(image.z), pixels)
-    assert np.asarray(overlay.z).shape == heatmap.shape
-    np.testing.assert_array_equal(np.asarray(overlay.customdata), heatmap)  # hover shows raw values
-    assert overlay.zmax > 0
+    np.testing.assert_array_equal(drawn_pixels(figure), pixels)  # lossless: exactly the model-view pixels
+    np.testing.assert_array_equal(np.asarray(overlay.z), heatmap)  # the raw values, coloured and hovered
+    assert overlay.customdata is None and "%{z" in overlay.hovertemplate  # one array, not two
+    assert overlay.zmax == pytest.approx(render.robust_max(heatmap, 99))
     if signed:
         assert overlay.zmin == -overlay.zmax
     else:
@@ -120,14 +131,22 @@ def test_signed_colorscale_is_centred_on_zero_and_unsigned_starts_there(pixels):
     # Zero sits mid-scale for signed maps and at the bottom for unsigned ones, and is transparent in both.
     assert alpha(signed_scale[0.5]) == 0 and alpha(signed_scale[0.0]) > 0 and alpha(signed_scale[1.0]) > 0
     assert alpha(unsigned_scale[0.0]) == 0 and alpha(unsigned_scale[1.0]) > 0
-    assert signed.zmin == -signed.zmax == -1
+    assert signed.zmin == -signed.zmax < 0 and unsigned.zmin == 0 < unsigned.zmax
 
 
-def test_shared_display_uses_the_normalised_map(pixels):
+def test_shared_display_labels_the_percentile_one(pixels):
     heatmap = ramp(-4, 2)
     overlay = render.attribution_figure(pixels, attribution(heatmap), Display(shared=True, percentile=100)).data[1]
-    assert (overlay.zmin, overlay.zmax) == (-1, 1)
-    np.testing.assert_allclose(np.asarray(overlay.z), heatmap / 4, rtol=1e-6)
+    assert (overlay.zmin, overlay.zmax) == (-4, 4)  # |value| 4 is the 100th percentile: full colour
+    np.testing.assert_array_equal(np.asarray(overlay.z), heatmap)
+    assert list(overlay.colorbar.tickvals) == [-4, -2, 0, 2, 4]
+    assert list(overlay.colorbar.ticktext) == ["-1", "-0.5", "0", "0.5", "1"]
+    assert "relative" in overlay.colorbar.title.text
+
+
+def test_shared_unsigned_ticks_run_from_zero_to_one(pixels):
+    overlay = render.attribution_figure(pixels, attribution(ramp(0, 8), signed=False), Display(percentile=100)).data[1]
+    assert list(overlay.colorbar.tickvals) == [0, 4, 8] and list(overlay.colorbar.ticktext) == ["0", "0.5", "1"]
 
 
 def test_unshared_display_uses_raw_units(pixels):
@@ -137,7 +156,7 @@ def test_unshared_display_uses_raw_units(pixels):
 
     assert (overlay.zmin, overlay.zmax) == (-4, 4)
     np.testing.assert_array_equal(np.asarray(overlay.z), heatmap)
-    assert "logit" in overlay.colorbar.title.text
+    assert "logit" in overlay.colorbar.title.text and overlay.colorbar.tickvals is None  # raw units on the ticks
 
 
 def test_unshared_display_clips_at_the_raw_percentile(pixels):
@@ -147,8 +166,8 @@ def test_unshared_display_clips_at_the_raw_percentile(pixels):
     overlay = render.attribution_figure(pixels, att, Display(shared=False, percentile=50)).data[1]
 
     top = float(np.percentile(heatmap, 50))
-    assert (overlay.zmin, overlay.zmax) == (0, pytest.approx(top))
-    np.testing.assert_allclose(np.asarray(overlay.z), np.minimum(heatmap, top), rtol=1e-6)
+    assert (overlay.zmin, overlay.zmax) == (0, pytest.approx(top))  # Plotly colours values beyond zmax as zmax
+    np.testing.assert_array_equal(np.asarray(overlay.z), heatmap)
 
 
 def test_opacity_is_the_display_setting(pixels):
@@ -178,7 +197,7 @@ def test_lime_figure_outlines_every_superpixel(tiny_clf, noise_image):
     pixels = tiny_clf.input_image(img)
     assert not (pixels == render.BOUNDARY).all(axis=-1).any()
 
-    drawn = np.asarray(render.attribution_figure(pixels, att).data[0].z)
+    drawn = drawn_pixels(render.attribution_figure(pixels, att))
 
     changed = (drawn != pixels).any(axis=-1)
     np.testing.assert_array_equal(changed, boundary_pixels(segments))
@@ -201,7 +220,7 @@ def test_hand_made_segments_are_outlined_on_both_sides(pixels):
 
 def test_maps_without_superpixels_leave_the_image_alone(pixels):
     att = attribution(ramp(-1, 1))
-    np.testing.assert_array_equal(np.asarray(render.attribution_figure(pixels, att).data[0].z), pixels)
+    np.testing.assert_array_equal(drawn_pixels(render.attribution_figure(pixels, att)), pixels)
 
 
 # --- captions and predictions ----------------------------------------------------------------------------------
