@@ -6,12 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from whylabel import models
+from whylabel import explainers, models
 from whylabel.evidence import cli
 
 WHYLABEL = Path(sys.executable).with_name("whylabel")
@@ -138,3 +140,108 @@ def test_ray_gives_the_records_of_a_local_run(photos, tmp_path, capsys, monkeypa
     for name in here:
         for key in here[name]:
             assert here[name][key] == there[name][key], (name, key)
+
+
+# --- your own model ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("digit")
+    models.sample_image("mnist digit 3").save(folder / "three.png")
+    return folder
+
+
+def maps(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "heatmaps.npz", allow_pickle=False) as found:
+        return {name: found[name] for name in found.files}
+
+
+def test_a_state_dict_of_the_packaged_weights_gives_the_packaged_models_evidence(digit, tmp_path, capsys):
+    weights = tmp_path / "weights.pt"
+    torch.save(models.load("mnist_cnn").module.state_dict(), weights)
+    methods = ["--methods", "saliency,occlusion"]
+
+    packaged, _ = run(["explain", str(digit), "--model", "mnist_cnn", *methods, "--out", str(tmp_path / "a")], capsys)
+    own_model = ["--model-file", str(weights), "--architecture", "mnist_cnn"]
+    own, err = run(["explain", str(digit), *own_model, *methods, "--out", str(tmp_path / "b")], capsys)
+
+    assert (packaged, own) == (0, 0), err
+    record = json.loads((tmp_path / "b" / "three" / "record.json").read_text())
+    assert record["model"]["name"].startswith("weights.pt (") and record["target"]["index"] == 3
+    expected, found = maps(tmp_path / "a" / "three"), maps(tmp_path / "b" / "three")
+    assert expected.keys() == found.keys() == {"saliency", "occlusion", "model_input"}
+    for name in expected:  # the same weights and preprocessing: the same maps
+        np.testing.assert_array_equal(found[name], expected[name])
+
+
+def scripted_cnn(path: Path) -> None:
+    """A small scripted CNN with three outputs, saved as a user would with torch.jit.script(model).save()."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3),
+    ).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in favour of torch.export
+        torch.jit.save(torch.jit.script(module), str(path))
+
+
+def test_a_torchscript_file_runs_in_its_worker_with_the_chosen_preprocessing(digit, tmp_path, capsys):
+    model, labels = tmp_path / "cnn.pt", tmp_path / "labels.txt"
+    scripted_cnn(model)
+    labels.write_text("round\nsquare\nother\n")
+    chosen = ["--input-size", "32", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--crop", "1"]
+
+    own_model = ["--model-file", str(model), "--labels", str(labels), *chosen]
+    methods = ["--methods", "saliency,occlusion"]
+    code, err = run(["explain", str(digit), *own_model, *methods, "--out", str(tmp_path / "out")], capsys)
+
+    assert code == 0, err
+    record = json.loads((tmp_path / "out" / "three" / "record.json").read_text())
+    assert record["model"]["name"].startswith("cnn.pt (") and record["model"]["classes"] == 3
+    assert record["target"]["label"] in {"round", "square", "other"}
+    assert record["image"]["preprocessing"] | {"resample": None} == {
+        "input_size": 32, "crop": 1.0, "mean": [0.5] * 3, "std": [0.25] * 3, "resample": None
+    }  # fmt: skip
+    clf = models.load_user_model(
+        model.read_bytes(), labels.read_bytes(), "cnn.pt", None, 32, (0.5,) * 3, (0.25,) * 3, 1.0
+    )
+    for method, found in maps(tmp_path / "out" / "three").items():  # what the page computes for this model
+        if method != "model_input":
+            att = explainers.explain(
+                clf, models.open_image(digit / "three.png"), method, target=record["target"]["index"]
+            )
+            np.testing.assert_allclose(found, att.heatmap, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--labels", "labels.txt"], "--labels is for --model-file"),
+        (["--crop", "0.9"], "--crop is for --model-file"),
+        (["--model", "mnist_cnn", "--model-file", "weights.pt"], "not both"),
+        (["--model-file", "missing.pt"], "cannot read the model file"),
+        (["--model-file", "pickled.pt"], "pickle"),
+        (["--model-file", "labels.txt"], "model"),
+    ],
+)
+def test_a_bad_model_file_is_refused_with_the_pages_message(digit, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "pickled.pt")  # a whole pickled module: code, refused
+    torch.save(models.load("mnist_cnn").module.state_dict(), tmp_path / "weights.pt")
+
+    code, err = run(["explain", str(digit), *args, "--out", str(tmp_path / "out")], capsys)
+
+    assert code == 2 and message in err.lower() and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_normalisation_is_a_usage_error(digit, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["explain", str(digit), "--model-file", "x.pt", "--mean", "0.5,0.5", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
