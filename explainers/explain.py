@@ -19,7 +19,7 @@ from whylabel.explainers import blindspots
 from whylabel.explainers.base import Attribution, Explainer, Job, Param, Progress, shown
 from whylabel.explainers.hooks import no_leaked_hooks
 from whylabel.explainers.progressive import Estimate, Stage, converge
-from whylabel.explainers.registry import get
+from whylabel.explainers.registry import available, get
 from whylabel.models import Classifier
 from whylabel.models.locks import module_lock
 from whylabel.models.remote import is_remote
@@ -58,6 +58,8 @@ class Request:
         """Check and resolve a request: target None is the top-1 class; `contrast` asks "why target rather than B"."""
         explainer = get(method)
         check_inputs(clf, img, None)
+        if explainer.runs_module and not clf.gradients:
+            raise ValueError(needs_gradients(method, clf))
         resolved = explainer.resolve(params, clf.input_size)
         seed = check_seed(seed)
         index = clf.resolve_target(target, img)
@@ -223,6 +225,15 @@ def check_inputs(clf: Classifier, img: Any, progress: Any) -> None:
         raise ValueError(f"img must be a PIL image (see models.open_image); got {shown(img)}")
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a function of one float, or None; got {shown(progress)}")
+
+
+def needs_gradients(what: str, clf: Classifier) -> str:
+    """Why `what` cannot run on a model without gradients, and which methods can."""
+    works = [name for name in available() if not get(name).runs_module]
+    return (
+        f"{what} needs the model's gradients, which {clf.name} does not give (an ONNX graph runs forward only); "
+        f"these methods work with it: {', '.join(works)}"
+    )
 
 
 def check_request(request: Any) -> Request:

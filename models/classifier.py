@@ -52,6 +52,8 @@ class Classifier:
     _engine_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     memory: Memory = field(init=False, repr=False, default_factory=Memory)
     """The logits the engine has computed, by image: what a second target or contrast reuses (`models.memory`)."""
+    gradients = True
+    """Whether the model gives gradients (and hooks, and weights to re-draw); an ONNX graph does not."""
 
     def __post_init__(self) -> None:
         _check_preprocessing(self)

@@ -43,6 +43,8 @@ class RemoteClassifier(Classifier):
     """The parametrised layers' names, output end first (what the sanity check randomises)."""
     weights: tuple[str, str] = ("", "")
     """The weights' sha256 and what it is of."""
+    gradients: bool = True
+    """False for an ONNX graph: the methods that need gradients refuse before calling the worker."""
 
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.call("logits", wire(pixels)))
@@ -85,9 +87,21 @@ def wire(pixels: np.ndarray) -> np.ndarray:
 
 def load_script(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> RemoteClassifier:
     """A checked TorchScript model in a fresh worker; ModelError (or WorkerError, as ModelError) if unusable."""
+    return load_in_worker(("load", (data, labels, name, preprocessing)), labels, name)
+
+
+def load_onnx(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
+) -> RemoteClassifier:
+    """A checked ONNX model in a fresh worker (`models.onnx_model`); ModelError if unusable."""
+    return load_in_worker(("load_onnx", (data, labels, name, preprocessing, layout)), labels, name)
+
+
+def load_in_worker(setup: tuple[str, tuple[Any, ...]], labels: list[str], name: str) -> RemoteClassifier:
+    """A fresh worker that runs `setup` (an operation that loads and checks the model), and its classifier."""
     from whylabel.models.user import ModelError
 
-    worker = Worker(("load", (data, labels, name, preprocessing)), name)
+    worker = Worker(setup, name)
     try:
         with worker.lock:
             worker.start()
@@ -105,6 +119,7 @@ def load_script(data: bytes, labels: list[str], name: str, preprocessing: dict[s
         worker=worker,
         layer_names=tuple(info["layers"]),
         weights=tuple(info["weights"]),
+        gradients=info.get("gradients", True),
     )
 
 
@@ -150,6 +165,27 @@ def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any
         "crop": clf.crop,
         "layers": owners[::-1],
         "weights": (state_dict_sha256(clf.module), "state_dict (float32, in order)"),
+    }
+
+
+@operation("load_onnx")
+def load_onnx_here(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
+) -> dict[str, Any]:
+    import hashlib
+
+    from whylabel.models.user import onnx_user_classifier
+
+    clf = onnx_user_classifier(data, labels, name, preprocessing, layout)
+    models_here()["user"] = clf
+    return {
+        "input_size": clf.input_size,
+        "mean": clf.mean,
+        "std": clf.std,
+        "crop": clf.crop,
+        "layers": [],
+        "weights": (hashlib.sha256(data).hexdigest(), f"ONNX file ({clf.layout} input)"),
+        "gradients": False,
     }
 
 

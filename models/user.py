@@ -24,7 +24,8 @@ from whylabel.models.efficientnet import INPUT_SIZES, build_efficientnet, wrap_e
 from whylabel.models.labels import distinct_names
 from whylabel.models.locks import module_lock
 from whylabel.models.mnist import MnistCNN, wrap
-from whylabel.models.remote import is_remote, load_script
+from whylabel.models.onnx_model import onnx_classifier
+from whylabel.models.remote import is_remote, load_onnx, load_script
 from whylabel.models.sandbox import UnsafeModel, check_archive, check_graph
 from whylabel.models.worker import ERRORS
 from whylabel.models.worker import one_line as _one_line
@@ -50,8 +51,8 @@ PICKLED = (
     "torch.save(model.state_dict(), path) if it is one of the known architectures."
 )
 NOT_TORCH = (
-    "This file is not a PyTorch model (or it is damaged): upload a TorchScript file (.pt) "
-    "or a state_dict saved with torch.save."
+    "This file is not a PyTorch model (or it is damaged): upload a TorchScript file (.pt), "
+    "a state_dict saved with torch.save, or an ONNX file (.onnx)."
 )
 
 
@@ -92,10 +93,13 @@ def load_user_model(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     crop: float | None = None,
+    layout: str | None = None,
 ) -> Classifier:
     """A checked classifier from an uploaded model file and optional labels file; ModelError if unusable.
 
-    A TorchScript file needs labels and ignores `architecture`; a state_dict needs `architecture` (one of
+    An ONNX file (named .onnx, or recognised by its first byte) needs labels, runs on onnxruntime in its
+    isolated worker, and takes its input size and `layout` (NCHW or NHWC) from its graph where the graph fixes
+    them. A TorchScript file needs labels and ignores `architecture`; a state_dict needs `architecture` (one of
     ARCHITECTURES) and defaults to its labels. Preprocessing left as None is the architecture's own, or for
     TorchScript the ImageNet one (224 px, crop 0.875). The name ends with a digest of everything that went in.
     """
@@ -106,6 +110,13 @@ def load_user_model(
     given = {"input_size": input_size, "mean": mean, "std": std, "crop": crop}
     given = {key: value for key, value in given.items() if value is not None}
     entries = _zip_entries(data)
+    if not entries and _is_onnx(data, name):  # a graph: checked and run in its isolated worker only
+        if names is None:
+            raise ModelError("An ONNX model needs a labels file: one label per line, or JSON.")
+        chosen = {**SCRIPT_PREPROCESSING, "input_size": None, **given}  # None: the size the graph fixes
+        _check_size(chosen["input_size"])
+        title = _content_name(name, data, labels, layout, chosen)
+        return load_onnx(data, names, title, chosen, layout)
     if _is_torchscript(entries):  # code: checked and run in its isolated worker only
         if names is None:
             raise ModelError("A TorchScript model needs a labels file: one label per line, or JSON.")
@@ -134,6 +145,26 @@ def script_classifier(data: bytes, labels: list[str], name: str, preprocessing: 
     clf = _classifier(_freeze(module), labels, name, preprocessing)
     _check_width(clf, _output_width(clf), None)
     return clf
+
+
+def onnx_user_classifier(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
+) -> Classifier:
+    """An ONNX model, checked as a TorchScript one is (batch of 2 against alone, one score per label).
+
+    This runs the user's graph: the worker calls it (`models.remote`), never the server.
+    """
+    try:
+        clf = onnx_classifier(data, labels, name, preprocessing, layout)
+    except ValueError as err:
+        raise ModelError(str(err)) from None
+    _check_width(clf, _output_width(clf), None)
+    return clf
+
+
+def _is_onnx(data: bytes, name: str) -> bool:
+    """Named .onnx, or starting as an ONNX ModelProto does (field 1, ir_version, a varint: byte 0x08)."""
+    return name.lower().endswith(".onnx") or data[:1] == b"\x08"
 
 
 def check_model(clf: Classifier) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from whylabel.explainers.base import Param, Progress, shown
-from whylabel.explainers.explain import Request, check_request, run
+from whylabel.explainers.explain import Request, check_request, needs_gradients, run
 from whylabel.models import Classifier, worker
 from whylabel.models.locks import module_lock
 from whylabel.models.remote import is_remote
@@ -113,6 +113,8 @@ def sanity_cascade(
     hears the fraction of all the runs done.
     """
     check_request(request)
+    if not request.clf.gradients:
+        raise ValueError(needs_gradients("the randomisation sanity check (it re-draws weights in torch)", request.clf))
     names = layer_names(request.clf)
     chosen = check_depths(depths, len(names))  # before the first run, not after it
     runs = len(chosen) + 1

@@ -1,4 +1,4 @@
-"""The sidebar's "your own model" controls: a TorchScript file or a state_dict, and a labels file.
+"""The sidebar's "your own model" controls: a TorchScript or ONNX file or a state_dict, and a labels file.
 
 A file that cannot be used says why under the uploader and changes nothing: the last model that loaded stays.
 """
@@ -15,7 +15,8 @@ from whylabel.ui import cache
 
 OWN = "Your own model (upload)"
 MAX_MODEL_MB = 100
-SCRIPT = "TorchScript (the network is in the file)"
+SCRIPT = "TorchScript or ONNX (the network is in the file)"
+LAYOUTS = {"read from the graph": None, "NCHW (PyTorch)": "NCHW", "NHWC (Keras, TensorFlow)": "NHWC"}
 NORMALISATIONS: dict[str, dict[str, tuple[float, float, float]]] = {
     "ImageNet mean and std": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
     "0.5 and 0.5 (pixels to -1..1)": {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
@@ -28,18 +29,20 @@ def pick() -> models.Classifier | None:
     """The user's model: the one just uploaded, else the last one that loaded in this session, else None."""
     with st.sidebar.expander("Your model", expanded=True):
         model_file = st.file_uploader(
-            f"Model file: TorchScript, or a state_dict of a known architecture (up to {MAX_MODEL_MB} MB)",
-            type=["pt", "pth", "ts"],
+            f"Model file: TorchScript, ONNX, or a state_dict of a known architecture (up to {MAX_MODEL_MB} MB)",
+            type=["pt", "pth", "ts", "onnx"],
             key="own.model",
             max_upload_size=MAX_MODEL_MB,
             help="Never a pickled whole model: unpickling can run any code. Save with "
-            "torch.jit.script(model).save(path) or torch.save(model.state_dict(), path).",
+            "torch.jit.script(model).save(path) or torch.save(model.state_dict(), path). ONNX from any framework "
+            "runs forward only: the methods that need gradients say so.",
         )
         labels_file = st.file_uploader(
-            "Labels: one per line, or JSON (needed for TorchScript)", type=["txt", "json"], key="own.labels"
+            "Labels: one per line, or JSON (needed for TorchScript and ONNX)", type=["txt", "json"], key="own.labels"
         )
         architecture = st.selectbox("Architecture", [SCRIPT, *models.ARCHITECTURES], key="own.architecture")
-        preprocessing = _script_preprocessing() if architecture == SCRIPT else {}
+        onnx = model_file is not None and model_file.name.lower().endswith(".onnx")
+        preprocessing = _script_preprocessing(onnx) if architecture == SCRIPT else {}
     if model_file is None:
         return st.session_state.get(LOADED)
     data, labels = model_file.getvalue(), None if labels_file is None else labels_file.getvalue()
@@ -55,9 +58,16 @@ def pick() -> models.Classifier | None:
     return clf
 
 
-def _script_preprocessing() -> dict[str, Any]:
-    """Input size, normalisation and crop for a TorchScript model, which carries none of them."""
-    size = st.number_input("Input size (pixels)", 8, MAX_INPUT_SIZE, 224, key="own.size")
+def _script_preprocessing(onnx: bool) -> dict[str, Any]:
+    """Input size, normalisation and crop for a TorchScript or ONNX model, which carry none of them; for ONNX,
+    the input layout and whether the size is the one its graph fixes."""
+    chosen: dict[str, Any] = {}
+    if onnx:
+        layout = st.selectbox("Input layout", list(LAYOUTS), key="own.layout")
+        chosen["layout"] = LAYOUTS[layout]
+        from_graph = st.checkbox("Input size from the graph (where it fixes one)", True, key="own.size_from_graph")
+    if not onnx or not from_graph:
+        chosen["input_size"] = int(st.number_input("Input size (pixels)", 8, MAX_INPUT_SIZE, 224, key="own.size"))
     norm = st.selectbox("Normalisation", list(NORMALISATIONS), key="own.normalisation")
     crop = st.slider("Centre crop (share of the shorter side)", 0.5, 1.0, 0.875, 0.005, key="own.crop")
-    return {"input_size": int(size), **NORMALISATIONS[norm], "crop": float(crop)}
+    return {**chosen, **NORMALISATIONS[norm], "crop": float(crop)}

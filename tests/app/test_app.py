@@ -607,6 +607,49 @@ def test_own_model_upload_explains_it_and_bad_files_say_why_and_change_nothing()
     assert list(panel_captions(at)) == METHODS
 
 
+def onnx_model_bytes() -> bytes:
+    """A small CNN exported to ONNX with a free batch and NHWC input, as Keras exports."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()]
+    module = torch.nn.Sequential(*layers, torch.nn.Linear(4, 3)).eval()
+    shape = (1, OWN_SIZE, OWN_SIZE, 3)
+
+    class Layout(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x.permute(0, 3, 1, 2))
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated
+        torch.onnx.export(
+            Layout(), (torch.zeros(shape),), buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "n"}}
+        )
+    return buffer.getvalue()
+
+
+def test_an_onnx_upload_draws_the_forward_maps_and_the_gradient_panels_say_why() -> None:
+    at = new_app(OWN_FAST)
+    at.run()
+    at.selectbox(key="model").set_value(OWN).run()
+    at.file_uploader(key="own.labels").set_value(("colours.txt", b"red\ngreen\nblue\n", "text/plain"))
+    at.file_uploader(key="own.model").set_value(("keras.onnx", onnx_model_bytes(), "application/octet-stream"))
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="own.layout").value == "read from the graph"  # ONNX only: its layout choice
+    caption = model_view_caption(at)
+    assert re.fullmatch(r"mnist digit 3: what keras\.onnx \([0-9a-f]{8}\) sees", caption), caption
+    assert top1(at)[0] in {"red", "green", "blue"}
+    assert list(heatmaps(at)) == ["occlusion", "lime", "shap"]  # every forward-only default is drawn
+    (refused,) = [e.value for e in at.main.error]
+    assert refused.startswith("Saliency could not be computed: saliency needs the model's gradients"), refused
+    assert "these methods work with it: occlusion, lime, shap" in refused
+
+
 # ---------------------------------------------------------------------------------------------- parameters
 
 
