@@ -153,7 +153,10 @@ def session(data: bytes, name: str) -> Any:
     options.log_severity_level = 3
     options.enable_cpu_mem_arena = False
     made = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return lambda x: made.run(None, {name: x})[0]
+    outputs = made.get_outputs()
+    scores = [o.name for o in outputs if o.type in ("tensor(float)", "tensor(double)") and len(o.shape) == 2]
+    wanted = (scores or [outputs[0].name])[:1]  # the class scores (a scikit-learn graph puts its label first)
+    return lambda x: made.run(wanted, {name: x})[0]
 
 
 def onnx_classifier(

@@ -161,3 +161,27 @@ def test_labels_must_match_the_graphs_outputs():
         models.load_user_model(exported(cnn(), (1, 3, SIZE, SIZE)), b"a\nb\n", name="m.onnx", **PREPROCESSING)
     with pytest.raises(models.ModelError, match="labels file"):
         models.load_user_model(exported(cnn(), (1, 3, SIZE, SIZE)), None, name="m.onnx")
+
+
+class LabelFirst(torch.nn.Module):
+    """Outputs the predicted label first and the scores second, as scikit-learn's converters do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = cnn()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.inner(x)
+        return scores.argmax(dim=1), scores
+
+
+def test_the_class_scores_are_found_among_several_outputs(original, image):
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LabelFirst().eval(), (torch.zeros(1, 3, SIZE, SIZE),), buffer, dynamo=False, input_names=["image"],
+            output_names=["label", "scores"], dynamic_axes={"image": {0: "n"}},
+        )  # fmt: skip
+    clf = onnx_model(buffer.getvalue())
+    np.testing.assert_allclose(clf.predict(image).probs, original.predict(image).probs, atol=1e-5)
