@@ -14,20 +14,24 @@ from whylabel.explainers.base import Attribution, Explainer, Param
 from whylabel.explainers.explain import Request, explain, run, stages
 from whylabel.explainers.registry import available, get, register
 from whylabel.explainers.warm import warm_up
+from whylabel.explainers.whatif import Edit, counterfactual, sufficient
 from whylabel.models import worker
 
 worker.PLUGINS.append("whylabel.explainers")  # a user's model's worker runs the gradient methods itself
 
 __all__ = [
     "Attribution",
+    "Edit",
     "Explainer",
     "Param",
     "Request",
     "available",
+    "counterfactual",
     "explain",
     "get",
     "register",
     "run",
     "stages",
+    "sufficient",
     "warm_up",
 ]

@@ -106,9 +106,13 @@ class Classifier:
 
     def predict(self, img: Image.Image, k: int = 5) -> Prediction:
         """Top-k labels with softmax probabilities for an image."""
+        return self.predict_view(self.input_image(img), k)
+
+    def predict_view(self, pixels: np.ndarray, k: int = 5) -> Prediction:
+        """Top-k labels with softmax probabilities for model-view pixels (H, W, 3), such as an edited view."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        logits = self.logits(self.input_image(img))
+        logits = self.logits(pixels)
         if not torch.isfinite(logits).all():
             raise ValueError(f"{self.name} returned NaN or infinite scores for this image; it cannot be explained")
         probs = logits.softmax(-1)[0].numpy()
