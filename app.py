@@ -3,7 +3,7 @@
 import streamlit as st
 
 from whylabel import explainers
-from whylabel.ui import cache, controls, panels
+from whylabel.ui import cache, controls, panels, whatif
 
 st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
 st.title("whylabel")
@@ -27,4 +27,5 @@ with right:
 
 panels.heading(clf, target, display)
 panels.explanations(clf, picked, target, {"methods": methods, "seed": seed, "params": params}, display)
+whatif.section(clf, picked)
 _ = explainers  # the registry is imported for its methods

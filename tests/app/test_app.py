@@ -799,3 +799,21 @@ def test_panels_draw_estimates_on_the_way_at_most_one_per_gap(monkeypatch) -> No
     spaced = drawn_estimates(monkeypatch, gap=1e9, seed=4344)
 
     assert spaced == dict.fromkeys(every, 1)  # the first estimate at once, no refinement within the gap
+
+
+def test_what_if_finds_the_edits_when_asked_and_shows_their_predictions(mnist_app: AppTest) -> None:
+    at = mnist_app
+    assert not [c for c in chart_keys(at) if c.startswith("whatif.")]  # nothing searched until asked
+
+    at.button(key="whatif.run").click().run()
+
+    assert_clean(at)
+    found = [c.value for c in at.main.caption if "forward passes" in c.value and "before; now" in c.value]
+    assert len(found) == 2, found
+    hidden, alone = found
+    assert "superpixels changes 3;" in hidden or "No set of superpixels" in hidden, hidden
+    assert "superpixels alone keep 3;" in alone or "stays even with every superpixel hidden" in alone, alone
+    if "superpixels changes 3;" in hidden:  # the edited view's own prediction is drawn; its top-1 is not 3
+        (chart,) = [c for c in charts(at) if c.key == "whatif.counterfactual"]
+        bars = json.loads(chart.proto.spec)["data"][0]
+        assert bars["y"][-1] != "3 (3)", bars["y"]  # the top class is the last bar
