@@ -20,6 +20,9 @@ ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 def heatmaps_npz(evidence: Evidence) -> bytes:
     """The raw float32 maps by method name, and the uint8 model view they align with (`model_input`)."""
     arrays = {att.method: np.ascontiguousarray(att.heatmap, dtype=np.float32) for att in evidence.attributions}
+    for edit in evidence.edits:  # the edited views, uint8 like model_input, and the superpixels they edit
+        arrays[f"whatif_{edit.kind}"] = edit.pixels
+        arrays["whatif_segments"] = edit.segments.astype(np.int32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, model_input=evidence.pixels, **arrays)
     return buffer.getvalue()

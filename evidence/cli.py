@@ -63,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--no-scores", action="store_true", help="skip the deletion and insertion curves")
     run.add_argument(
+        "--whatif",
+        action="store_true",
+        help="also search the fewest superpixels whose hiding changes the top-1 class, and the fewest that keep it",
+    )
+    run.add_argument(
         "--no-cache",
         action="store_true",
         help="compute every map and score anew, and keep none (the result store the page shares is not used)",
@@ -104,6 +109,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "contrast": class_arg(args.contrast),
         "score": not args.no_scores,
         "keep": not args.no_cache,
+        "whatif": args.whatif,
         "threads": args.threads,
     }
 
@@ -169,6 +175,7 @@ def explain_one(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes
         seed=opts["seed"],
         score=opts["score"],
         keep=opts.get("keep", True),
+        whatif=opts.get("whatif", False),
     )
     return files(evidence)
 

@@ -60,11 +60,14 @@ def panel_title(att: explainers.Attribution, scores: dict) -> str:
 def figure_png(evidence: Evidence) -> bytes:
     """The PNG bytes: model view first, then one panel per map, with the colour bars the display calls for."""
     atts, display = evidence.attributions, evidence.display
-    columns = 1 + len(atts)
+    columns = 1 + len(atts) + len(evidence.edits)
     figure, axes = plt.subplots(1, columns, figsize=(PANEL_INCHES * columns, PANEL_INCHES + 1.6), squeeze=False)
     axes[0, 0].imshow(evidence.pixels)
     axes[0, 0].set_title(f"what {evidence.clf.name} sees", fontsize=9)
-    for ax, att in zip(axes[0, 1:], atts, strict=True):
+    for ax, edit in zip(axes[0, 1 + len(atts) :], evidence.edits, strict=True):
+        ax.imshow(edit.pixels)
+        ax.set_title(edit_title(evidence, edit), fontsize=9)
+    for ax, att in zip(axes[0, 1 : 1 + len(atts)], atts, strict=True):
         ax.imshow(with_boundaries(evidence.pixels, att))
         z, low, high, title = colour_range(att, display)
         image = ax.imshow(
@@ -83,6 +86,16 @@ def figure_png(evidence: Evidence) -> bytes:
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
+
+
+def edit_title(evidence: Evidence, edit: explainers.Edit) -> str:
+    """What the edited view shows, in two short lines."""
+    labels, n = evidence.clf.labels, len(edit.changed)
+    if not edit.found:
+        return f"{edit.kind}: none found\nin {edit.evaluations} views"
+    if edit.kind == "sufficient":
+        return f"{n} superpixels alone\nkeep {labels[edit.before]}"
+    return f"{n} superpixels hidden:\n{labels[edit.before]} -> {labels[edit.after]}"
 
 
 def shared_bars(figure: plt.Figure, atts: list[explainers.Attribution], display: Display) -> None:

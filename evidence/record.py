@@ -48,6 +48,8 @@ class Evidence:
     """Methods that could not be computed, with the reason."""
     display: Display = field(default_factory=Display)
     """How the maps were drawn on screen: the figure uses the same scale, clipping percentile and opacity."""
+    edits: list[explainers.Edit] = field(default_factory=list)
+    """What-if sets (`explainers.counterfactual`, `explainers.sufficient`) where they were searched."""
 
     def record(self) -> dict[str, Any]:
         return {
@@ -67,6 +69,7 @@ class Evidence:
             },
             "methods": [method_record(att, self.scores.get(att.method, {})) for att in self.attributions],
             "failures": dict(self.failures),
+            "whatif": [edit_record(self, edit) for edit in self.edits],
         }
 
 
@@ -83,11 +86,13 @@ def collect(
     score: bool = True,
     display: Display | None = None,
     keep: bool = True,
+    whatif: bool = False,
 ) -> Evidence:
     """Explain `image` with each method and score every map; a method that fails is recorded, not raised.
 
     With `keep`, maps and scores are read from and written to the result store (`evidence.results`), which
-    the page shares; without it, every one is computed anew and nothing is kept.
+    the page shares; without it, every one is computed anew and nothing is kept. With `whatif`, the
+    counterfactual and sufficient sets of the top-1 class are searched too (defaults; a failure is recorded).
 
     `image_bytes` (the file as read) makes the record's image hash the file's; otherwise it is the hash of
     the decoded RGB pixels. Bad arguments common to every method (target, contrast, seed) raise ValueError.
@@ -115,7 +120,31 @@ def collect(
         if score:
             baseline = baseline or results.baseline(att, keep)  # one set of random maps for every method
             evidence.scores[method] = results.scores(att, baseline, keep)
+    if whatif:
+        for search in (explainers.counterfactual, explainers.sufficient):
+            try:
+                evidence.edits.append(search(clf, image, seed=seed))
+            except ValueError as err:
+                evidence.failures[search.__name__] = str(err)
     return evidence
+
+
+def edit_record(evidence: Evidence, edit: explainers.Edit) -> dict[str, Any]:
+    """A what-if set as JSON: which superpixels, the classes before and after, and what the search cost."""
+    return {
+        "kind": edit.kind,
+        "found": edit.found,
+        "superpixels": sorted(int(s) for s in edit.changed),
+        "of_superpixels": int(edit.segments.max()) + 1,
+        "before": class_record(evidence, edit.before),
+        "after": {"index": edit.after, "label": evidence.clf.labels[edit.after]},
+        "before_probability_after_edit": edit.after_probability,
+        "evaluations": edit.evaluations,
+        "seconds": round(edit.seconds, 4),
+        "params": dict(edit.params),
+        "message": edit.message,
+        "pixels_in": f"heatmaps.npz: whatif_{edit.kind} (the edited view), whatif_segments",
+    }
 
 
 def image_hash(image: Image.Image, image_bytes: bytes | None) -> tuple[str, str]:

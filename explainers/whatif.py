@@ -61,6 +61,9 @@ class Edit:
     """The probability of class `before` in the edited view."""
     found: bool
     evaluations: int
+    """Edited views the search looked at (`budget` bounds them, pruning aside)."""
+    ran: int
+    """New forward passes among them (the rest were in the classifier's memory)."""
     seconds: float
     params: Mapping[str, Any]
     message: str
@@ -78,6 +81,9 @@ class Search:
     before_probability: float
     budget: int
     evaluations: int = 0
+    """Edited views the search looked at (what the budget counts: the same in any process)."""
+    ran: int = 0
+    """Of those, the ones not already in the classifier's memory: new forward passes."""
 
     @property
     def n(self) -> int:
@@ -87,7 +93,8 @@ class Search:
         """For (N, n) masks of shown superpixels: the top-1 class and the probability of `before`, each (N,)."""
         images = np.rint(hide_segments(self.pixels, self.segments, shown, self.fill_image))  # the uint8 view shown
         logits, ran = self.clf.memory.logits(images, self.clf.engine().logits)
-        self.evaluations += ran
+        self.evaluations += len(shown)
+        self.ran += ran
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         return logits.argmax(axis=1), probs[:, self.before]
@@ -213,7 +220,9 @@ def result(kind: str, search: Search, members: frozenset[int] | None, params: di
     hidden = hide_segments(search.pixels, search.segments, np.zeros((1, search.n), bool), search.fill_image)[0]
     after, after_p = search.before, search.before_probability  # nothing found: the view as it was
     if found:  # the set's edit was run by the search: read back from the memory, no new pass
+        counted = search.evaluations
         classes, probability = search.outcomes(mask[None])
+        search.evaluations = counted
         after, after_p = int(classes[0]), float(probability[0])
     return Edit(
         kind=kind,
@@ -227,6 +236,7 @@ def result(kind: str, search: Search, members: frozenset[int] | None, params: di
         after_probability=after_p,
         found=found,
         evaluations=search.evaluations,
+        ran=search.ran,
         seconds=seconds,
         params=params,
         message=message(kind, search, chosen, found),

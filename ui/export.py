@@ -10,7 +10,7 @@ import streamlit as st
 from whylabel import evidence, explainers, models, trust
 from whylabel.evidence.record import image_hash
 from whylabel.render import Display
-from whylabel.ui import cache, checks
+from whylabel.ui import cache, checks, whatif
 from whylabel.ui.controls import Picked, Target
 
 
@@ -50,6 +50,7 @@ def bundle(
         attributions=[att for att, _ in done],
         scores={att.method: trust_scores(att, key, asked) for att, key in done},
         display=display or Display(),
+        edits=[e for kind in whatif.SEARCHES if (e := checks.shown(whatif.store_key(kind, clf, picked), asked))],
     )
     return evidence.zip_bytes(evidence.files(found), folder=stem(picked.name))
 
@@ -69,5 +70,6 @@ def download(clf: models.Classifier, picked: Picked, target: Target, done: list,
         on_click="ignore",
         key="evidence",
         help="A zip with figure.png, record.json (versions, hashes, every parameter), heatmaps.npz, report.html "
-        "and a Markdown snippet for a model card. Scores from the checks you ran are included.",
+        "and a Markdown snippet for a model card. Scores from the checks you ran, and the what-if sets you "
+        "searched, are included.",
     )

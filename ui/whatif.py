@@ -22,7 +22,7 @@ def section(clf: models.Classifier, picked: Picked) -> None:
         "fewest that alone, everything else hidden, keep it; both pruned until every member matters. A "
         "different fill or segmentation can give another answer: these are tests of the model, not its reasons."
     )
-    keys = {kind: ("whatif", kind, clf.name, picked.key) for kind in SEARCHES}
+    keys = {kind: store_key(kind, clf, picked) for kind in SEARCHES}
     if st.button("Search the smallest change and the smallest sufficient part", key="whatif.run"):
         with st.spinner("Searching superpixels, best first…"):
             for kind, (_, search) in SEARCHES.items():
@@ -37,6 +37,11 @@ def section(clf: models.Classifier, picked: Picked) -> None:
             show(clf, SEARCHES[kind][0], edit)
 
 
+def store_key(kind: str, clf: models.Classifier, picked: Picked) -> tuple:
+    """Where a search's result is cached (and how the evidence download finds the ones this session ran)."""
+    return ("whatif", kind, clf.name, picked.key)
+
+
 def show(clf: models.Classifier, title: str, edit: explainers.Edit) -> None:
     st.markdown(f"*{title}*")
     st.image(edit.pixels, width=220, caption=f"{len(edit.changed)} of {edit.segments.max() + 1} superpixels")
@@ -45,5 +50,6 @@ def show(clf: models.Classifier, title: str, edit: explainers.Edit) -> None:
     before, after = clf.labels[edit.before], clf.labels[edit.after]
     st.caption(
         f"{edit.message} {before} {edit.before_probability:.1%} before; now {after}, with {before} at "
-        f"{edit.after_probability:.1%}. {edit.evaluations} forward passes, {edit.seconds:.1f} s."
+        f"{edit.after_probability:.1%}. {edit.evaluations} edited views tried ({edit.ran} new forward passes), "
+        f"{edit.seconds:.1f} s."
     )

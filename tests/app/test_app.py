@@ -808,7 +808,7 @@ def test_what_if_finds_the_edits_when_asked_and_shows_their_predictions(mnist_ap
     at.button(key="whatif.run").click().run()
 
     assert_clean(at)
-    found = [c.value for c in at.main.caption if "forward passes" in c.value and "before; now" in c.value]
+    found = [c.value for c in at.main.caption if "edited views tried" in c.value and "before; now" in c.value]
     assert len(found) == 2, found
     hidden, alone = found
     assert "superpixels changes 3;" in hidden or "No set of superpixels" in hidden, hidden

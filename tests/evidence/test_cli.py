@@ -245,3 +245,15 @@ def test_a_bad_normalisation_is_a_usage_error(digit, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["explain", str(digit), "--model-file", "x.pt", "--mean", "0.5,0.5", "--out", str(tmp_path)])
     assert exit_.value.code == 2
+
+
+def test_whatif_adds_both_sets_to_each_record(digit, tmp_path, capsys):
+    code, err = run(
+        ["explain", str(digit), *FAST[:2], "--methods", "saliency", "--whatif", "--out", str(tmp_path)], capsys
+    )
+
+    assert code == 0, err
+    record = json.loads((tmp_path / "three" / "record.json").read_text())
+    assert [entry["kind"] for entry in record["whatif"]] == ["counterfactual", "sufficient"]
+    assert all(entry["before"]["index"] == record["target"]["index"] for entry in record["whatif"])
+    assert {"whatif_counterfactual", "whatif_sufficient", "whatif_segments"} <= set(maps(tmp_path / "three"))

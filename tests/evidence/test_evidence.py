@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whylabel import evidence, models, render, trust
+from whylabel import evidence, explainers, models, render, trust
 from whylabel.evidence.bundle import heatmaps_npz
+from whylabel.evidence.figure import figure_png
 from whylabel.render import Display
 
 METHODS = ["saliency", "occlusion", "lime", "shap"]
@@ -272,3 +273,28 @@ def test_a_sanity_check_is_recorded_with_its_verdict_and_rule(found):
     (saliency,) = [m for m in record["methods"] if m["name"] == "saliency"]
     assert saliency["trust"]["sanity"] == {"correlation": 0.71, "passed": False, "rule": verdict.rule}
     assert "0.710, fails" in html
+
+
+def test_the_what_if_sets_go_into_the_record_the_maps_file_and_the_figure(mnist, digit_file):
+    image = models.open_image(digit_file)
+    plain = evidence.collect(mnist, image, ["saliency"], name="three.png", image_bytes=digit_file, score=False)
+    found = evidence.collect(
+        mnist, image, ["saliency"], name="three.png", image_bytes=digit_file, score=False, whatif=True
+    )
+
+    record = found.record()
+    assert [entry["kind"] for entry in record["whatif"]] == ["counterfactual", "sufficient"]
+    assert plain.record()["whatif"] == []
+    for entry, search in zip(record["whatif"], (explainers.counterfactual, explainers.sufficient), strict=True):
+        direct = search(mnist, image)  # the same search with the same defaults and seed
+        assert entry["superpixels"] == list(direct.changed) and entry["found"] == direct.found
+        top = mnist.predict(image).top[0]
+        assert entry["before"]["index"] == direct.before == top[0] and entry["after"]["index"] == direct.after
+        assert entry["before"]["probability"] == pytest.approx(top[2])
+        assert entry["before_probability_after_edit"] == pytest.approx(direct.after_probability)
+    with np.load(io.BytesIO(heatmaps_npz(found)), allow_pickle=False) as arrays:
+        for edit in found.edits:
+            np.testing.assert_array_equal(arrays[f"whatif_{edit.kind}"], edit.pixels)
+        np.testing.assert_array_equal(arrays["whatif_segments"], found.edits[0].segments)
+    wide, narrow = (Image.open(io.BytesIO(figure_png(e))).width for e in (found, plain))
+    assert wide > narrow  # a panel per edited view beside the maps
