@@ -133,6 +133,19 @@ def fixed_budget_run(clf: models.Classifier, img: Any, target: int) -> dict[str,
     return out
 
 
+WHATIF = {"counterfactual": explainers.counterfactual, "sufficient": explainers.sufficient}
+
+
+def whatif_run(clf: models.Classifier, img: Any) -> dict[str, dict[str, float]]:
+    """Each what-if search with its defaults, from an empty memory: seconds, views tried, found, set size."""
+    out = {}
+    for kind, search in WHATIF.items():
+        clf.memory.clear()  # its own passes, not the maps' logits
+        edit = search(clf, img)
+        out[kind] = {"seconds": edit.seconds, "views": edit.evaluations, "found": edit.found, "size": len(edit.changed)}
+    return out
+
+
 def deletion(clf: models.Classifier, pixels: np.ndarray, heatmap: np.ndarray, target: int) -> float:
     return curve(clf, pixels, heatmap, target, "deletion").auc
 
@@ -163,6 +176,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         row["random_deletion_auc"] = deletion(clf, pixels, random_map(pixels.shape[:2]), target)
         row["fixed_budget"] = fixed_budget_run(clf, img, target)
         row["first_panel_seconds"] = first_panel_seconds(clf, models.sample_image(name).copy())
+        row["whatif"] = whatif_run(clf, img)
         runs.append(row)
     result = {
         "machine": machine(),
@@ -222,6 +236,18 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         }
         for method in PERTURBATION
     }
+    summary["whatif"] = {
+        kind: {
+            "seconds": statistics.median(r["whatif"][kind]["seconds"] for r in runs),
+            "views": statistics.median(r["whatif"][kind]["views"] for r in runs),
+            "found": sum(bool(r["whatif"][kind]["found"]) for r in runs),
+            "size": statistics.median(r["whatif"][kind]["size"] for r in runs if r["whatif"][kind]["found"])
+            if any(r["whatif"][kind]["found"] for r in runs)
+            else None,
+            "photos": len(runs),
+        }
+        for kind in WHATIF
+    }
     summary["fixed_budget"] = {}
     for method in PERTURBATION:
         seconds = statistics.median(r["fixed_budget"][method]["seconds"] for r in runs)
@@ -280,6 +306,7 @@ def table(result: dict[str, Any]) -> str:
         f"Model load {result['load_seconds']:.1f} s, engine export and calibration {result['engine_seconds']:.1f} s.",
     ]
     lines += ["", target_switch_table(s["target_switch"]), "", fixed_budget_table(s["fixed_budget"])]
+    lines += ["", whatif_table(s["whatif"])]
     if "worker" in result:
         lines += ["", worker_cost.table(result["worker"])]
     if "defaults" in result:
@@ -301,6 +328,18 @@ def target_switch_table(rows: dict[str, dict[str, Any]]) -> str:
             f"| {method} | {r['first']:.2f} | {other['seconds']:.2f} ({other['ran']:.0f} / {other['reused']:.0f}) "
             f"| {contrast['seconds']:.2f} ({contrast['ran']:.0f} / {contrast['reused']:.0f}) |"
         )
+    return "\n".join(lines)
+
+
+def whatif_table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| what-if (defaults, own passes) | seconds | views tried | found | superpixels in the set |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, r in rows.items():
+        size = "-" if r["size"] is None else f"{r['size']:.0f}"
+        found = f"{r['found']} of {r['photos']}"
+        lines.append(f"| {kind} | {r['seconds']:.2f} | {r['views']:.0f} | {found} | {size} |")
     return "\n".join(lines)
 
 

@@ -72,6 +72,15 @@ def test_bench_times_another_target_and_counts_the_passes_it_ran(result):
     assert "| same image, another target |" in (out / "latest.md").read_text()
 
 
+def test_bench_times_both_what_if_searches(result):
+    data, out = result
+    run = data["runs"][0]["whatif"]
+    assert set(run) == {"counterfactual", "sufficient"}
+    budget = 400  # the searches' default; pruning may add a few views
+    assert all(run[k]["seconds"] > 0 and 0 < run[k]["views"] <= budget + run[k]["size"] ** 2 for k in run)
+    assert "| what-if (defaults, own passes) |" in (out / "latest.md").read_text()
+
+
 def test_the_default_is_the_cheapest_budget_that_finds_the_evidence_and_deletes_as_well():
     def row(n: int, least: float, auc: float) -> dict:
         return {"params": {"samples": n}, "known_answer": {"least": least, "mean": least}, "deletion_auc": auc}
