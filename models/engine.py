@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -163,6 +163,16 @@ def onnx_session(model: bytes) -> Run:
     with only numpy work between them. Callers that do torch work between runs (Captum) should run it on one
     torch thread (`explainers.forward.single_torch_thread`), or the two thread pools slow each other down.
     """
+    session = ort_session(model)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    return run
+
+
+def ort_session(model: bytes) -> Any:
+    """An onnxruntime CPU session with whylabel's options: as many threads as torch, one inter-op thread."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -172,12 +182,7 @@ def onnx_session(model: bytes) -> Run:
     # No memory arena: it keeps the largest batch's buffers, which took the default view on Lite2 from 1.1 GB
     # to 1.6 GB, with no measurable gain in speed.
     options.enable_cpu_mem_arena = False
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-    return run
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def check(run: Run, clf: Classifier, example: np.ndarray) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from whylabel.models.classifier import Classifier
-from whylabel.models.engine import BATCH_SIZES, Engine, _calibrated, _example
+from whylabel.models.engine import BATCH_SIZES, Engine, _calibrated, _example, ort_session
 
 LAYOUTS = ("NCHW", "NHWC")
 ALLOWED_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
@@ -144,15 +144,8 @@ def describe(tensor: Any, shape: tuple[int | None, ...]) -> str:
 
 
 def session(data: bytes, name: str) -> Any:
-    """An onnxruntime session for the graph (no memory arena; as many threads as torch uses here)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.enable_cpu_mem_arena = False
-    made = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    """A run of the graph on onnxruntime (`engine.ort_session`), returning its class scores."""
+    made = ort_session(data)
     outputs = made.get_outputs()
     scores = [o.name for o in outputs if o.type in ("tensor(float)", "tensor(double)") and len(o.shape) == 2]
     wanted = (scores or [outputs[0].name])[:1]  # the class scores (a scikit-learn graph puts its label first)
