@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,30 @@ def counterfactual(clf: Classifier, img: Image.Image, target: int | None = None,
 def sufficient(clf: Classifier, img: Image.Image, target: int | None = None, seed: int = 0, **params: Any) -> Edit:
     """The smallest set of superpixels found that alone, everything else hidden, keeps the top-1 class, 1-minimal."""
     return run("sufficient", clf, img, target, seed, params)
+
+
+def superpixels(
+    pixels: np.ndarray, segmentation: str = "felzenszwalb", n_segments: int = 50, seed: int = 0
+) -> np.ndarray:
+    """The superpixels the searches cut the model view into (the same defaults): an int (H, W) map."""
+    return segment(pixels, segmentation, n_segments, seed)
+
+
+def edited_view(pixels: np.ndarray, segments: np.ndarray, hidden: Collection[int], fill: str = "blur") -> np.ndarray:
+    """The uint8 model view with the `hidden` superpixels replaced by the fill: an edit made by hand."""
+    shown = np.ones(int(segments.max()) + 1, bool)
+    shown[list(hidden)] = False
+    return np.rint(hide_segments(pixels, segments, shown[None], hidden_image(pixels, fill, segments))[0]).astype(
+        np.uint8
+    )
+
+
+def clicked(segments: np.ndarray, click: Mapping[str, Any]) -> int:
+    """The superpixel under a click on the view drawn `click["width"]` x `click["height"]` pixels wide."""
+    rows, cols = segments.shape
+    y = min(max(int(click["y"] * rows / max(click["height"], 1)), 0), rows - 1)
+    x = min(max(int(click["x"] * cols / max(click["width"], 1)), 0), cols - 1)
+    return int(segments[y, x])
 
 
 def resolve(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -84,8 +84,11 @@ def colour_range(att: Attribution, display: Display) -> tuple[np.ndarray, float,
 def with_boundaries(pixels: np.ndarray, att: Attribution) -> np.ndarray:
     """The pixels, with superpixel boundaries drawn in yellow when the method used superpixels."""
     segments = att.extras.get("segments")
-    if segments is None:
-        return pixels
+    return pixels if segments is None else outlined(pixels, segments)
+
+
+def outlined(pixels: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """A copy of the pixels with the boundaries of `segments` drawn in yellow."""
     out = np.array(pixels)
     out[find_boundaries(segments, mode="inner", background=-1)] = BOUNDARY  # superpixel 0 is no background
     return out

@@ -3,9 +3,14 @@ alone keep it (`explainers.counterfactual`, `explainers.sufficient`), searched w
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
 
 from whylabel import explainers, models, render
+from whylabel.explainers import whatif
+from whylabel.render.scale import outlined
 from whylabel.ui import cache, checks, runs
 from whylabel.ui.controls import Picked
 
@@ -22,6 +27,7 @@ def section(clf: models.Classifier, picked: Picked) -> None:
         "fewest that alone, everything else hidden, keep it; both pruned until every member matters. A "
         "different fill or segmentation can give another answer: these are tests of the model, not its reasons."
     )
+    by_hand(clf, picked)
     keys = {kind: store_key(kind, clf, picked) for kind in SEARCHES}
     if st.button("Search the smallest change and the smallest sufficient part", key="whatif.run"):
         with st.spinner("Searching superpixels, best first…"):
@@ -35,6 +41,45 @@ def section(clf: models.Classifier, picked: Picked) -> None:
     for column, (kind, edit) in zip(st.columns(2), edits.items(), strict=True):
         with column:
             show(clf, SEARCHES[kind][0], edit)
+
+
+HIDDEN = "whatif.hidden"
+"""Session state: per (model, image), the superpixels hidden by hand."""
+LAST_CLICK = "whatif.last_click"
+"""Session state: the time of the click last acted on (the component returns its last click on every run)."""
+
+
+def by_hand(clf: models.Classifier, picked: Picked) -> None:
+    """Click a superpixel to hide it (blurred) or show it again; the edited view's top 5 beside it."""
+    pixels = clf.input_image(picked.image)
+    segments = whatif.superpixels(pixels)
+    edits: dict[tuple[str, str], frozenset[int]] = st.session_state.setdefault(HIDDEN, {})
+    image = (clf.name, picked.key)
+    hidden = edits.get(image, frozenset())
+    view = whatif.edited_view(pixels, segments, hidden)
+    left, right = st.columns(2)
+    with left:
+        click = streamlit_image_coordinates(outlined(view, segments), width=260, key="whatif.click")
+        if st.button("Reset: show every superpixel", key="whatif.reset", disabled=not hidden):
+            edits[image] = frozenset()
+            st.rerun()
+    if toggled(click):
+        edits[image] = hidden ^ {whatif.clicked(segments, click)}
+        st.rerun()
+    with right:
+        st.plotly_chart(render.prediction_figure(clf.predict_view(view)), key="whatif.by_hand")
+    st.caption(
+        f"Edit by hand: click a superpixel to hide it (blurred, as the maps hide regions) or to show it again; "
+        f"the top 5 follow, one forward pass each. {len(hidden)} of {segments.max() + 1} superpixels hidden."
+    )
+
+
+def toggled(click: dict[str, Any] | None) -> bool:
+    """A click not acted on yet (each is acted on once, though the component returns it on every run)."""
+    if not click or click.get("unix_time") == st.session_state.get(LAST_CLICK):
+        return False
+    st.session_state[LAST_CLICK] = click.get("unix_time")
+    return True
 
 
 def store_key(kind: str, clf: models.Classifier, picked: Picked) -> tuple:

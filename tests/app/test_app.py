@@ -199,7 +199,7 @@ def test_default_view_renders_without_exception(default_view: AppTest) -> None:
     assert model_view_caption(at) == "chelsea (cat): what efficientnet_lite0 sees"
     # The prediction bar chart, per method its map and its deletion/insertion curves, then the agreement matrix.
     per_method = [key for m in METHODS for key in (f"figure.{m}", f"faithfulness.{m}")]
-    assert [c.key for c in charts(at)] == ["prediction", *per_method, "agreement"]
+    assert [c.key for c in charts(at)] == ["prediction", *per_method, "agreement", "whatif.by_hand"]
     for method, figure in heatmaps(at).items():
         kinds = [trace["type"] for trace in figure["data"]]
         assert kinds == ["image", "heatmap"], (method, kinds)
@@ -803,7 +803,7 @@ def test_panels_draw_estimates_on_the_way_at_most_one_per_gap(monkeypatch) -> No
 
 def test_what_if_finds_the_edits_when_asked_and_shows_their_predictions(mnist_app: AppTest) -> None:
     at = mnist_app
-    assert not [c for c in chart_keys(at) if c.startswith("whatif.")]  # nothing searched until asked
+    assert not {"whatif.counterfactual", "whatif.sufficient"} & set(chart_keys(at))  # nothing searched until asked
 
     at.button(key="whatif.run").click().run()
 
@@ -817,3 +817,40 @@ def test_what_if_finds_the_edits_when_asked_and_shows_their_predictions(mnist_ap
         (chart,) = [c for c in charts(at) if c.key == "whatif.counterfactual"]
         bars = json.loads(chart.proto.spec)["data"][0]
         assert bars["y"][-1] != "3 (3)", bars["y"]  # the top class is the last bar
+
+
+def click_on(at: AppTest, x: int, y: int, when: int) -> None:
+    """A click on the what-if view as the component reports it: displayed coordinates, its size, the time."""
+    at.session_state["whatif.click"] = {"x": x, "y": y, "width": 260, "height": 260, "unix_time": when}
+    at.run()
+
+
+def test_clicking_a_superpixel_hides_it_and_the_prediction_follows_reset_restores_it(mnist_app: AppTest) -> None:
+    from whylabel import models
+    from whylabel.explainers import whatif
+
+    at = mnist_app
+    clf = models.load("mnist_cnn")
+    pixels = clf.input_image(models.sample_image("mnist digit 3"))
+    segments = whatif.superpixels(pixels)
+    before = json.loads(next(c for c in charts(at) if c.key == "whatif.by_hand").proto.spec)["data"][0]
+    stroke = np.argwhere(pixels.max(axis=-1) > 128)[0]  # a pixel of the digit: hiding its superpixel matters
+    y, x = (int(v * 260 / 28) + 4 for v in stroke)
+
+    click_on(at, x, y, when=1)
+
+    assert_clean(at)
+    hidden = whatif.clicked(segments, {"x": x, "y": y, "width": 260, "height": 260})
+    expected = clf.predict_view(whatif.edited_view(pixels, segments, {hidden}))
+    after = json.loads(next(c for c in charts(at) if c.key == "whatif.by_hand").proto.spec)["data"][0]
+    assert after["x"] != before["x"]  # the bars moved
+    np.testing.assert_allclose(plotly_array(after["x"])[::-1], [p for _, _, p in expected.top], atol=1e-6)
+    assert any("1 of" in c.value and "superpixels hidden" in c.value for c in at.main.caption)
+
+    at.run()  # the component still reports the same click: it is not acted on twice
+    assert any("1 of" in c.value and "superpixels hidden" in c.value for c in at.main.caption)
+
+    at.button(key="whatif.reset").click().run()
+    restored = json.loads(next(c for c in charts(at) if c.key == "whatif.by_hand").proto.spec)["data"][0]
+    np.testing.assert_allclose(plotly_array(restored["x"]), plotly_array(before["x"]), atol=1e-6)
+    assert any("0 of" in c.value and "superpixels hidden" in c.value for c in at.main.caption)
