@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 
 from whylabel.explainers.base import Param
 from whylabel.explainers.explain import check_inputs, check_seed
@@ -139,6 +140,24 @@ def edited_view(pixels: np.ndarray, segments: np.ndarray, hidden: Collection[int
     return np.rint(hide_segments(pixels, segments, shown[None], hidden_image(pixels, fill, segments))[0]).astype(
         np.uint8
     )
+
+
+def edited_image(clf: Classifier, img: Image.Image, segments: np.ndarray, hidden: Collection[int]) -> Image.Image:
+    """The photo itself with the `hidden` superpixels of its model view blurred (as `edited_view` blurs them):
+    each pixel of the photo inside the square the model sees takes the fate of the view pixel it lands on;
+    the blur is the view's, scaled to the photo. What the panels explain when asked to explain the edit."""
+    photo = np.asarray(img.convert("RGB"), dtype=np.float32)
+    left, top, side = clf.crop_box(img)
+    size = segments.shape[0]
+    rows, cols = np.arange(photo.shape[0]), np.arange(photo.shape[1])
+    v = np.floor((rows + 0.5 - top) * size / side).astype(int)
+    u = np.floor((cols + 0.5 - left) * size / side).astype(int)
+    inside = (v[:, None] >= 0) & (v[:, None] < size) & (u[None, :] >= 0) & (u[None, :] < size)
+    hidden_view = np.isin(segments, list(hidden))
+    mask = inside & hidden_view[np.clip(v, 0, size - 1)[:, None], np.clip(u, 0, size - 1)[None, :]]
+    sigma = size / 8 * side / size  # `hidden_image`'s blur (a side / 8 of the view), in the photo's pixels
+    blurred = np.stack([gaussian_filter(photo[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
+    return Image.fromarray(np.rint(np.where(mask[..., None], blurred, photo)).astype(np.uint8))
 
 
 def clicked(segments: np.ndarray, click: Mapping[str, Any]) -> int:

@@ -64,9 +64,7 @@ class Classifier:
     def input_image(self, img: Image.Image) -> np.ndarray:
         """The uint8 (H, W, 3) pixels the model sees: centre crop, then resize."""
         img = img.convert("RGB")
-        width, height = img.size
-        side = min(width, height) * self.crop
-        left, top = (width - side) / 2, (height - side) / 2
+        left, top, side = self.crop_box(img)
         # Cut out the whole pixels the square touches first: resizing with a box alone lets the filter
         # reach pixels outside the box, which the crop is meant to drop.
         x0, y0 = math.floor(left + 1e-6), math.floor(top + 1e-6)
@@ -77,6 +75,12 @@ class Classifier:
         if box == (0, 0, *square.size) and square.size == size:
             return np.asarray(square, dtype=np.uint8).copy()
         return np.asarray(square.resize(size, self.resample, box=box), dtype=np.uint8)
+
+    def crop_box(self, img: Image.Image) -> tuple[float, float, float]:
+        """The centred square the model sees, in the image's pixels: left, top and side."""
+        width, height = img.size
+        side = min(width, height) * self.crop
+        return (width - side) / 2, (height - side) / 2, side
 
     def to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
         """Normalised (N, 3, H, W) model input for model-view pixels (H, W, 3) or (N, H, W, 3)."""

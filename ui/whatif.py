@@ -3,6 +3,7 @@ alone keep it (`explainers.counterfactual`, `explainers.sufficient`), searched w
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import streamlit as st
@@ -63,6 +64,14 @@ def by_hand(clf: models.Classifier, picked: Picked) -> None:
         if st.button("Reset: show every superpixel", key="whatif.reset", disabled=not hidden):
             edits[image] = frozenset()
             st.rerun()
+        st.button(
+            "Explain the edited image",
+            key="whatif.explain",
+            disabled=not hidden,
+            on_click=explain_edited,
+            args=(clf, picked, segments, hidden),
+            help="Sends the photo with these superpixels blurred to the panels above, as an upload.",
+        )
     if toggled(click):
         edits[image] = hidden ^ {whatif.clicked(segments, click)}
         st.rerun()
@@ -72,6 +81,15 @@ def by_hand(clf: models.Classifier, picked: Picked) -> None:
         f"Edit by hand: click a superpixel to hide it (blurred, as the maps hide regions) or to show it again; "
         f"the top 5 follow, one forward pass each. {len(hidden)} of {segments.max() + 1} superpixels hidden."
     )
+
+
+def explain_edited(clf: models.Classifier, picked: Picked, segments: Any, hidden: frozenset[int]) -> None:
+    """Before the next run: the edited photo becomes the picked image (the "Upload" source), as an upload would."""
+    edited = whatif.edited_image(clf, picked.image, segments, hidden)
+    digest = hashlib.sha256(edited.tobytes()).hexdigest()
+    name = f"{picked.name}, {len(hidden)} superpixel{'' if len(hidden) == 1 else 's'} hidden"
+    st.session_state["upload"] = Picked(name, f"edit:{digest}", edited)
+    st.session_state["source"] = "Upload"
 
 
 def toggled(click: dict[str, Any] | None) -> bool:

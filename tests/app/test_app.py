@@ -854,3 +854,27 @@ def test_clicking_a_superpixel_hides_it_and_the_prediction_follows_reset_restore
     restored = json.loads(next(c for c in charts(at) if c.key == "whatif.by_hand").proto.spec)["data"][0]
     np.testing.assert_allclose(plotly_array(restored["x"]), plotly_array(before["x"]), atol=1e-6)
     assert any("0 of" in c.value and "superpixels hidden" in c.value for c in at.main.caption)
+
+
+def test_the_edited_image_goes_to_the_panels_when_asked(mnist_app: AppTest) -> None:
+    from whylabel import models
+    from whylabel.explainers import whatif
+
+    at = mnist_app
+    clf = models.load("mnist_cnn")
+    pixels = clf.input_image(models.sample_image("mnist digit 3"))
+    y, x = (int(v * 260 / 28) + 4 for v in np.argwhere(pixels.max(axis=-1) > 128)[0])
+    click_on(at, x, y, when=7)
+    maps_before = {m: heatmap_z(f) for m, f in heatmaps(at).items()}
+
+    at.button(key="whatif.explain").click().run()
+
+    assert_clean(at)
+    assert model_view_caption(at) == "mnist digit 3, 1 superpixel hidden: what mnist_cnn sees"
+    assert at.radio(key="source").value == "Upload"
+    shown = at.session_state["upload"].image
+    segments = whatif.superpixels(pixels)
+    hidden = whatif.clicked(segments, {"x": x, "y": y, "width": 260, "height": 260})
+    view = whatif.edited_view(pixels, segments, {hidden})
+    assert np.abs(clf.input_image(shown).astype(int) - view.astype(int)).mean() < 2  # the photo is the edit
+    assert any(not np.array_equal(heatmap_z(f), maps_before[m]) for m, f in heatmaps(at).items())

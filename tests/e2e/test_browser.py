@@ -33,7 +33,7 @@ CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian cat, Siames
 SERVER_START_S = 60
 FIRST_RUN_MS = 180_000  # the default view computes four full-size maps
 RUN_MS = 150_000
-ALL_PLOTS = 10  # the prediction chart, each of the four panels with its faithfulness curves, the agreement matrix
+ALL_PLOTS = 11  # the prediction chart, each of the four panels with its curves, the agreement matrix, what-if by hand
 
 HEATMAPS = "[data-testid='stMain'] .js-plotly-plot .heatmaplayer .hm"
 EXCEPTION = "[data-testid='stException']"
