@@ -10,7 +10,7 @@ The search is best first, as SEDC's: a priority queue of sets by the original cl
 first for a counterfactual, highest for a sufficient set), each expanded by the superpixels a map ranks first
 (the change of that probability when a superpixel alone is hidden, or alone shown), `BRANCHES` at a time, so
 each expansion costs a few forward passes. Every image goes through the classifier's fast engine and its
-memory (`Classifier.remembered_logits`), so the same edit is never run twice. "Hidden" means what the fill
+memory (`Classifier.memory`), so the same edit is never run twice. "Hidden" means what the fill
 makes of a superpixel: another fill can give another answer.
 """
 
@@ -90,11 +90,16 @@ class Search:
     def n(self) -> int:
         return int(self.segments.max()) + 1
 
-    def outcomes(self, shown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For (N, n) masks of shown superpixels: the top-1 class and the probability of `before`, each (N,)."""
-        images = np.rint(hide_segments(self.pixels, self.segments, shown, self.fill_image))  # the uint8 view shown
-        logits, ran = self.clf.memory.logits(images, self.clf.engine().logits)
-        self.evaluations += len(shown)
+    def views(self, shown: np.ndarray) -> np.ndarray:
+        """The edited views for (N, n) masks of shown superpixels, rounded to the uint8 values a page shows."""
+        return np.rint(hide_segments(self.pixels, self.segments, shown, self.fill_image))
+
+    def outcomes(self, shown: np.ndarray, count: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """For (N, n) masks of shown superpixels: the top-1 class and the probability of `before`, each (N,).
+
+        `count` False reads a result back without counting it as a view the search looked at."""
+        logits, ran = self.clf.memory.logits(self.views(shown), self.clf.engine().logits)
+        self.evaluations += len(shown) if count else 0
         self.ran += ran
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
@@ -126,11 +131,11 @@ def sufficient(clf: Classifier, img: Image.Image, target: int | None = None, see
     return run("sufficient", clf, img, target, seed, params)
 
 
-def superpixels(
-    pixels: np.ndarray, segmentation: str = "felzenszwalb", n_segments: int = 50, seed: int = 0
-) -> np.ndarray:
-    """The superpixels the searches cut the model view into (the same defaults): an int (H, W) map."""
-    return segment(pixels, segmentation, n_segments, seed)
+def superpixels(pixels: np.ndarray, seed: int = 0, **params: Any) -> np.ndarray:
+    """The superpixels the searches cut the model view into (their `segmentation` and `n_segments`, defaults
+    included): an int (H, W) map."""
+    chosen = resolve(params)
+    return segment(pixels, chosen["segmentation"], chosen["n_segments"], seed)
 
 
 def edited_view(pixels: np.ndarray, segments: np.ndarray, hidden: Collection[int], fill: str = "blur") -> np.ndarray:
@@ -155,7 +160,7 @@ def edited_image(clf: Classifier, img: Image.Image, segments: np.ndarray, hidden
     inside = (v[:, None] >= 0) & (v[:, None] < size) & (u[None, :] >= 0) & (u[None, :] < size)
     hidden_view = np.isin(segments, list(hidden))
     mask = inside & hidden_view[np.clip(v, 0, size - 1)[:, None], np.clip(u, 0, size - 1)[None, :]]
-    sigma = size / 8 * side / size  # `hidden_image`'s blur (a side / 8 of the view), in the photo's pixels
+    sigma = side / 8  # `hidden_image`'s blur (an eighth of the view's side), in the photo's pixels
     blurred = np.stack([gaussian_filter(photo[..., c], sigma, mode="nearest") for c in range(3)], axis=-1)
     return Image.fromarray(np.rint(np.where(mask[..., None], blurred, photo)).astype(np.uint8))
 
@@ -259,20 +264,18 @@ def result(kind: str, search: Search, members: frozenset[int] | None, params: di
     found = members is not None
     chosen = members if members is not None else frozenset()
     mask = search.mask(chosen, show_members) if found else np.ones(search.n, bool)
-    edited = hide_segments(search.pixels, search.segments, mask[None], search.fill_image)[0]
-    hidden = hide_segments(search.pixels, search.segments, np.zeros((1, search.n), bool), search.fill_image)[0]
+    edited = search.views(mask[None])[0]
+    hidden = search.views(np.zeros((1, search.n), bool))[0]
     after, after_p = search.before, search.before_probability  # nothing found: the view as it was
     if found:  # the set's edit was run by the search: read back from the memory, no new pass
-        counted = search.evaluations
-        classes, probability = search.outcomes(mask[None])
-        search.evaluations = counted
+        classes, probability = search.outcomes(mask[None], count=False)
         after, after_p = int(classes[0]), float(probability[0])
     return Edit(
         kind=kind,
         segments=search.segments,
         changed=tuple(sorted(chosen)),
-        pixels=np.rint(edited).astype(np.uint8),  # exactly the view the search ran
-        hidden=np.clip(np.rint(hidden), 0, 255).astype(np.uint8),
+        pixels=edited.astype(np.uint8),  # exactly the view the search ran
+        hidden=hidden.astype(np.uint8),
         before=search.before,
         after=after,
         before_probability=search.before_probability,

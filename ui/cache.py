@@ -69,6 +69,12 @@ def warm_up() -> threading.Thread:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def superpixels(model_name: str, image_key: str, _pixels: Any) -> Any:
+    """The what-if superpixels of an image's model view, cut once per image rather than on every page run."""
+    return explainers.whatif.superpixels(_pixels)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def prediction(model_name: str, image_key: str, _clf: models.Classifier, _image: Image.Image) -> models.Prediction:
     return _clf.predict(_image, k=5)
 

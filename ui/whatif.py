@@ -53,7 +53,7 @@ LAST_CLICK = "whatif.last_click"
 def by_hand(clf: models.Classifier, picked: Picked) -> None:
     """Click a superpixel to hide it (blurred) or show it again; the edited view's top 5 beside it."""
     pixels = clf.input_image(picked.image)
-    segments = whatif.superpixels(pixels)
+    segments = cache.superpixels(clf.name, picked.key, pixels)
     edits: dict[tuple[str, str], frozenset[int]] = st.session_state.setdefault(HIDDEN, {})
     image = (clf.name, picked.key)
     hidden = edits.get(image, frozenset())
