@@ -7,13 +7,15 @@ from functools import cache, partial
 
 from whylabel.models.classifier import Classifier
 from whylabel.models.efficientnet import INPUT_SIZES, load_efficientnet
+from whylabel.models.marked import load_marked
 from whylabel.models.mnist import load_mnist
 
 LOADERS: dict[str, Callable[[], Classifier]] = {
     **{name: partial(load_efficientnet, name) for name in INPUT_SIZES},
     "mnist_cnn": load_mnist,
+    "mnist_marked": load_marked,  # the audit's teaching demo: trained on first load (seconds)
 }
-DEFAULT_IMAGES = {"mnist_cnn": "mnist digit 3"}
+DEFAULT_IMAGES = {"mnist_cnn": "mnist digit 3", "mnist_marked": "mnist digit 7"}
 
 
 def available() -> list[str]:

@@ -10,16 +10,8 @@ import json
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm import tqdm
 
 from whylabel.models import mnist
-
-
-def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random shifts of up to 2 pixels, so the model does not rely on exact centring."""
-    dx, dy = rng.integers(-2, 3, size=2)
-    return np.roll(batch, shift=(int(dy), int(dx)), axis=(1, 2))
 
 
 def evaluate(clf, images: np.ndarray, labels: np.ndarray) -> float:
@@ -28,24 +20,10 @@ def evaluate(clf, images: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train(epochs: int, seed: int) -> dict:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     images, labels = mnist.digits()
     train_idx, test_idx = mnist.split()
-    module = mnist.MnistCNN()
-    clf = mnist.wrap(module)
-    optimiser = torch.optim.Adam(module.parameters(), lr=2e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in tqdm(range(epochs), desc="epochs"):
-        module.train()
-        for batch in np.array_split(rng.permutation(train_idx), len(train_idx) // 64):
-            x = clf.to_tensor(augment(images[batch], rng))
-            loss = loss_fn(module(x), torch.from_numpy(labels[batch]))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    module.eval()
-    accuracy = evaluate(clf, images[test_idx], labels[test_idx])
+    module = mnist.fit(images, labels, train_idx, epochs, seed)
+    accuracy = evaluate(mnist.wrap(module), images[test_idx], labels[test_idx])
     torch.save(module.state_dict(), mnist.WEIGHTS)
     metrics = {
         "test_accuracy": round(accuracy, 4),
