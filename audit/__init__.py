@@ -1,0 +1,45 @@
+"""Audit a set of images: is the model right for the wrong reasons?
+
+Maps for many images (`maps`), per predicted class their clusters by spectral relevance analysis (`spectral`),
+outliers, a flag with a reason where a cluster's evidence lies apart from its class's (`flags`), groups from
+subfolders and, with boxes, localisation scores (`localise`). No Streamlit: the page, the command line
+(`whylabel audit`) and Ray all call `run` or `analyse`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from PIL import Image
+
+from whylabel import models
+from whylabel.audit.analysis import Audit, Cluster, analyse, to_json
+from whylabel.audit.localise import Box, box_for, read_boxes
+from whylabel.audit.maps import Item, map_image
+
+
+def default_method(clf: models.Classifier) -> str:
+    """Saliency where the model gives gradients, occlusion where it does not (see `maps.DEFAULT_METHOD`)."""
+    return "saliency" if clf.gradients else "occlusion"
+
+
+def run(
+    clf: models.Classifier,
+    images: Iterable[tuple[str, Image.Image, str]],
+    method: str | None = None,
+    seed: int = 0,
+    boxes: dict[str, Box] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Audit:
+    """Audit (file, image, group) triples with `method` (default: `default_method`); `progress` hears each count."""
+    method = method or default_method(clf)
+    items = []
+    for n, (file, img, group) in enumerate(images, start=1):
+        box = None if boxes is None else box_for(boxes, file)
+        items.append(map_image(clf, img, file, group, method, seed, box))
+        if progress is not None:
+            progress(n)
+    return analyse(items, clf.name, method)
+
+
+__all__ = ["Audit", "Cluster", "Item", "analyse", "default_method", "map_image", "read_boxes", "run", "to_json"]
