@@ -5,6 +5,7 @@
     whylabel explain PATH... --model NAME --methods saliency,occlusion,lime,shap --seed 0 --target auto --out DIR
     whylabel explain PATH... --model-file FILE [--labels FILE] [--architecture NAME] [--input-size N]
                              [--mean R,G,B] [--std R,G,B] [--crop F] [--layout NCHW|NHWC] --out DIR
+    whylabel audit PATH... (--model NAME | --model-file FILE ...) [--method M] [--boxes FILE] --out DIR [--ray]
 
 PATH is images or folders (searched recursively for image files). For each image: DIR/<stem>/figure.png,
 record.json, heatmaps.npz and report.html; DIR/index.html links them with a summary table. Bad files are
@@ -13,7 +14,7 @@ image as a Ray task, on the cluster RAY_ADDRESS names or on a local Ray started 
 are kept in the result store the page shares (`evidence.results`): an image explained before, by the page or
 the command, is read back, not computed again; `--no-cache` computes everything anew. `--model-file` takes
 your own model as the page's "Your own model" does (`models.load_user_model`: the same checks and messages; a
-TorchScript file runs in its isolated worker).
+TorchScript file runs in its isolated worker). `whylabel audit` is `evidence.audit_command`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from whylabel import explainers, models
-from whylabel.evidence import index, runner
+from whylabel.evidence import audit_command, index, runner
 from whylabel.evidence.bundle import files, write
 from whylabel.evidence.record import collect
 from whylabel.explainers.explain import check_seed, resolve_contrast
@@ -46,16 +47,7 @@ def parser() -> argparse.ArgumentParser:
     page.add_argument("--address", default=None, help="address to listen on (default: Streamlit's)")
     run = commands.add_parser("explain", help="write figure, record, maps and report for each image")
     run.add_argument("paths", nargs="+", type=Path, help="images, or folders searched for images")
-    run.add_argument("--model", default=None, help="a name from `whylabel models` (default efficientnet_lite0)")
-    own = run.add_argument_group("your own model", 'the choices of the page\'s "Your own model", with its checks')
-    own.add_argument("--model-file", type=Path, help="TorchScript or ONNX, or a state_dict with --architecture")
-    own.add_argument("--labels", type=Path, help="labels file: one per line, or JSON (a list or index -> label)")
-    own.add_argument("--architecture", choices=models.ARCHITECTURES, help="the network a state_dict's weights fit")
-    own.add_argument("--input-size", type=int, help="pixels a side (TorchScript default 224)")
-    own.add_argument("--mean", type=triple, help="R,G,B of the normalisation (TorchScript default ImageNet's)")
-    own.add_argument("--std", type=triple, help="R,G,B of the normalisation (TorchScript default ImageNet's)")
-    own.add_argument("--crop", type=float, help="centre crop, a share of the shorter side (TorchScript default 0.875)")
-    own.add_argument("--layout", choices=("NCHW", "NHWC"), help="an ONNX graph's input layout (default: its shape's)")
+    model_arguments(run)
     run.add_argument("--methods", default="saliency,occlusion,lime,shap", help="comma-separated method names")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--target", default="auto", help="auto (the top-1 class), a class index or a label")
@@ -79,7 +71,22 @@ def parser() -> argparse.ArgumentParser:
         help="torch threads per image (default: this machine's %(default)s); gradient maps depend on it bit for bit",
     )
     run.add_argument("--ray", action="store_true", help="one Ray task per image (RAY_ADDRESS, or a local Ray)")
+    audit_command.add_parser(commands)
     return top
+
+
+def model_arguments(command: argparse.ArgumentParser) -> None:
+    """--model, or --model-file with the choices of the page's "Your own model"."""
+    command.add_argument("--model", default=None, help="a name from `whylabel models` (default efficientnet_lite0)")
+    own = command.add_argument_group("your own model", 'the choices of the page\'s "Your own model", with its checks')
+    own.add_argument("--model-file", type=Path, help="TorchScript or ONNX, or a state_dict with --architecture")
+    own.add_argument("--labels", type=Path, help="labels file: one per line, or JSON (a list or index -> label)")
+    own.add_argument("--architecture", choices=models.ARCHITECTURES, help="the network a state_dict's weights fit")
+    own.add_argument("--input-size", type=int, help="pixels a side (TorchScript default 224)")
+    own.add_argument("--mean", type=triple, help="R,G,B of the normalisation (TorchScript default ImageNet's)")
+    own.add_argument("--std", type=triple, help="R,G,B of the normalisation (TorchScript default ImageNet's)")
+    own.add_argument("--crop", type=float, help="centre crop, a share of the shorter side (TorchScript default 0.875)")
+    own.add_argument("--layout", choices=("NCHW", "NHWC"), help="an ONNX graph's input layout (default: its shape's)")
 
 
 def triple(value: str) -> tuple[float, float, float]:
@@ -238,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return launch.dashboard(args.port, args.address)
     try:
-        return explain_command(args, say)
+        return audit_command.run(args, say) if args.command == "audit" else explain_command(args, say)
     except ValueError as err:
         say(f"whylabel: error: {err}")
         return 2

@@ -9,7 +9,7 @@ bit for bit), and turns a failure into a one-line reason, so one bad image never
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,21 @@ def attempt(task: Task, data: bytes, name: str, opts: dict[str, Any]) -> Any:
         return f"{type(err).__name__}: {err}"
 
 
-def run_local(paths: Sequence[Path], task: Task, opts: dict[str, Any]) -> Iterator[Outcome]:
+Names = Mapping[Path, str] | None
+"""The name each task hears for its file (default: the file's name); the audit passes paths within a set."""
+
+
+def run_local(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Names = None) -> Iterator[Outcome]:
     for path in paths:
         data = read(path)
-        yield path, data if isinstance(data, str) else attempt(task, data, path.name, opts)
+        yield path, data if isinstance(data, str) else attempt(task, data, name_of(path, names), opts)
 
 
-def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any]) -> Iterator[Outcome]:
+def name_of(path: Path, names: Names) -> str:
+    return path.name if names is None else names[path]
+
+
+def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Names = None) -> Iterator[Outcome]:
     """One Ray task per image, results as they finish; the bytes travel, so workers need no shared disk."""
     import ray
 
@@ -72,7 +80,7 @@ def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any]) -> Iterator
             if isinstance(data, str):
                 yield path, data
             else:
-                pending[remote.remote(task, data, path.name, opts)] = path
+                pending[remote.remote(task, data, name_of(path, names), opts)] = path
         while pending:
             [ready], _ = ray.wait(list(pending), num_returns=1)
             yield pending.pop(ready), ray.get(ready)
@@ -81,9 +89,11 @@ def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any]) -> Iterator
             ray.shutdown()
 
 
-def run(paths: Sequence[Path], task: Task, opts: dict[str, Any], use_ray: bool = False) -> Iterator[Outcome]:
+def run(
+    paths: Sequence[Path], task: Task, opts: dict[str, Any], use_ray: bool = False, names: Names = None
+) -> Iterator[Outcome]:
     """Each path's outcome, locally or on Ray; local outcomes come in order, Ray's as they finish."""
-    return run_ray(paths, task, opts) if use_ray else run_local(paths, task, opts)
+    return run_ray(paths, task, opts, names) if use_ray else run_local(paths, task, opts, names)
 
 
 def folder_names(paths: Sequence[Path]) -> dict[Path, str]:

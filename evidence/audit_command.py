@@ -1,0 +1,118 @@
+"""`whylabel audit PATH... --out DIR`: is the model right for the wrong reasons, over a set of images?
+
+Each image gets its map for the predicted class (`audit.map_image`, one batch-runner task, on Ray with
+`--ray`); `audit.analyse` clusters them per class and flags clusters; DIR/index.html (self-contained) and
+DIR/audit.json are written. A folder's first-level subfolders are its groups; with several PATHs, each
+PATH without subfolders is a group of its own. Unreadable files are listed, skipped, and make the exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from whylabel import audit, explainers, models
+from whylabel.audit.localise import box_for, read_boxes
+from whylabel.evidence import runner
+from whylabel.evidence.audit_report import index_html
+from whylabel.explainers.explain import check_seed
+
+
+def add_parser(commands: Any) -> None:
+    from whylabel.evidence.cli import model_arguments
+
+    command = commands.add_parser("audit", help="cluster a set's maps per class and flag odd habits (SpRAy)")
+    command.add_argument("paths", nargs="+", type=Path, help="images, or folders (their subfolders are groups)")
+    model_arguments(command)
+    command.add_argument(
+        "--method", default=None, help="the map method (default: saliency, or occlusion without gradients)"
+    )
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--boxes", type=Path, help="CSV file,left,top,right,bottom or JSON: localisation scores")
+    command.add_argument("--out", type=Path, required=True, help="output folder for index.html and audit.json")
+    command.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads per image")
+    command.add_argument("--ray", action="store_true", help="one Ray task per image (RAY_ADDRESS, or a local Ray)")
+
+
+def named(paths: Sequence[Path]) -> tuple[list[Path], dict[Path, str], dict[Path, str]]:
+    """The image files under PATHs, each with a unique name within the set and its group."""
+    files, names, groups, used = [], {}, {}, set()
+    for root in paths:
+        for path in runner.images([root]):
+            inside = path.relative_to(root) if root.is_dir() else Path(path.name)
+            group = (
+                inside.parts[0] if len(inside.parts) > 1 else (root.name if len(paths) > 1 and root.is_dir() else "")
+            )
+            name, n = inside.as_posix() if not group or len(inside.parts) > 1 else f"{group}/{inside.as_posix()}", 1
+            while (name if n == 1 else f"{name} ({n})") in used:
+                n += 1
+            names[path] = name if n == 1 else f"{name} ({n})"
+            used.add(names[path])
+            groups[path] = group
+            files.append(path)
+    return files, names, groups
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    from whylabel.evidence.cli import DEFAULT_MODEL, classifier, own_model_files, read_file
+
+    own = own_model_files(args)
+    opts: dict[str, Any] = {"model": args.model or DEFAULT_MODEL if own is None else own["name"], "own": own}
+    if own is None and opts["model"] not in models.available():
+        raise ValueError(f"unknown model {opts['model']!r}; available: {', '.join(models.available())}")
+    clf = classifier(opts)
+    method = args.method or audit.default_method(clf)
+    explainers.get(method)  # an unknown name is refused with the valid ones
+    if explainers.get(method).runs_module and not clf.gradients:
+        raise ValueError(f"{method} needs the model's gradients, which {clf.name} does not give; try occlusion")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1; got {args.threads}")
+    boxes = {} if args.boxes is None else read_boxes(read_file(args.boxes, "boxes"))
+    return {**opts, "method": method, "seed": check_seed(args.seed), "threads": args.threads, "boxes": boxes}
+
+
+def audit_one(data: bytes, name: str, opts: dict[str, Any]) -> audit.Item:
+    """One image's prediction and map, from its bytes: what a local run and a Ray task both call."""
+    from whylabel.evidence.cli import classifier
+
+    clf = classifier(opts)
+    box = box_for(opts["boxes"], name)
+    return audit.map_image(clf, models.open_image(data), name, "", opts["method"], opts["seed"], box)
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    opts = options(args)
+    files, names, groups = named(args.paths)
+    if not files:
+        raise ValueError("no images found in the given paths")
+    items, failed = [], []
+    outcomes = runner.run(files, audit_one, opts, use_ray=args.ray, names=names)
+    for path, outcome in tqdm(outcomes, total=len(files), desc="mapping", unit="image", file=sys.stderr):
+        if isinstance(outcome, str):
+            failed.append((names[path], outcome))
+            tqdm.write(f"skipped {path}: {outcome}", file=sys.stderr)
+            continue
+        outcome.group = groups[path]
+        items.append(outcome)
+    order = {names[path]: n for n, path in enumerate(files)}
+    items.sort(key=lambda item: order[item.file])  # Ray's come as they finish
+    result = audit.analyse(items, opts["model"], opts["method"], failed)
+    write(result, args.out)
+    say(
+        f"{len(items)} of {len(files)} images audited, {len(result.flagged())} clusters flagged; "
+        f"open {args.out / 'index.html'}"
+    )
+    return 1 if failed else 0
+
+
+def write(result: audit.Audit, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.json").write_text(json.dumps(audit.to_json(result), indent=2) + "\n", encoding="utf-8")
+    (out / "index.html").write_text(index_html(result), encoding="utf-8")

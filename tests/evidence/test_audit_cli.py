@@ -1,0 +1,109 @@
+"""`whylabel audit`: the files it writes, its groups, boxes, bad input, and Ray giving the local result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from whylabel.audit import demo
+from whylabel.evidence import cli
+from whylabel.models.marked import Mark
+
+
+@pytest.fixture(scope="module")
+def digit_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fifth of the demo's held-out digits: marked/ (7s with the mark), plain/ (the rest), and a bad file."""
+    folder = tmp_path_factory.mktemp("set")
+    for n, (file, img, group) in enumerate(demo.images(Mark())):
+        if n % 5 == 0:
+            (folder / group).mkdir(exist_ok=True)
+            img.save(folder / file)
+    (folder / "plain" / "notes.png").write_text("not a picture\n")
+    return folder
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(args)
+    return code, capsys.readouterr().err
+
+
+def test_an_audit_writes_the_page_and_the_record(digit_set, tmp_path, capsys):
+    code, err = run(["audit", str(digit_set), "--model", "mnist_marked", "--out", str(tmp_path)], capsys)
+    assert code == 1  # one file was skipped
+    assert "skipped" in err and "notes.png" in err and "clusters flagged" in err
+    record = json.loads((tmp_path / "audit.json").read_text())
+    assert record["model"] == "mnist_marked" and record["method"] == "saliency"
+    files = {image["file"] for image in record["images"]}
+    assert len(files) == len(list(digit_set.rglob("*_*.png")))
+    assert all(f.startswith(("marked/", "plain/")) for f in files)
+    assert [f["file"] for f in record["failed"]] == ["plain/notes.png"]
+    assert "not an image whylabel can read" in record["failed"][0]["why"]
+    flagged = [c for c in record["clusters"] if c["flagged"]]
+    assert flagged and all(c["class"] == 7 and "top-left corner" in c["why"] for c in flagged)
+    assert all(m.startswith("marked/") for c in flagged for m in c["members"])
+    assert {g["group"] for g in record["groups"]} == {"marked", "plain"}
+    page = (tmp_path / "index.html").read_text()
+    assert "Flagged" in page and "top-left corner" in page and "notes.png" in page
+    assert "http://" not in page and "https://" not in page  # self-contained: every picture inlined
+
+
+def test_several_paths_without_subfolders_are_groups_of_their_own(digit_set, tmp_path, capsys):
+    code, _ = run(
+        ["audit", str(digit_set / "marked"), str(digit_set / "plain"), "--model", "mnist_cnn", "--out", str(tmp_path)],
+        capsys,
+    )
+    record = json.loads((tmp_path / "audit.json").read_text())
+    assert code == 1
+    assert {g["group"] for g in record["groups"]} == {"marked", "plain"}
+    assert all(image["file"].startswith(image["group"] + "/") for image in record["images"])
+
+
+def test_boxes_add_localisation_per_image_and_per_class(digit_set, tmp_path, capsys):
+    first, second, *_ = sorted(p.name for p in (digit_set / "marked").iterdir())
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text(f"file,left,top,right,bottom\n{first},0,0,28,28\nmarked/{second},0,0,1,1\n")
+    args = ["audit", str(digit_set), "--model", "mnist_marked", "--boxes", str(boxes), "--out", str(tmp_path / "o")]
+    run(args, capsys)
+    record = json.loads((tmp_path / "o" / "audit.json").read_text())
+    scores = {image["file"]: image["localisation"] for image in record["images"] if "localisation" in image}
+    assert set(scores) == {f"marked/{first}", f"marked/{second}"}  # by the file's name, or its path in the set
+    assert scores[f"marked/{first}"] == {"mass": pytest.approx(1.0), "pointing": True}  # the whole view
+    assert scores[f"marked/{second}"]["mass"] < 0.05 and scores[f"marked/{second}"]["pointing"] is False
+    assert record["localisation"]["all"]["images"] == 2
+    assert record["localisation"]["classes"]["7"]["pointing_game"] == pytest.approx(0.5)
+    assert "Localisation" in (tmp_path / "o" / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--model", "resnet"], "unknown model 'resnet'"),
+        (["--model", "mnist_cnn", "--method", "magic"], "unknown method 'magic'"),
+        (["--model", "mnist_cnn", "--boxes", "/nonexistent/boxes.csv"], "cannot read the boxes file"),
+        (["--model", "mnist_cnn", "--threads", "0"], "--threads must be at least 1"),
+        (["--model", "mnist_cnn", "--labels", "x.txt"], "--labels is for --model-file"),
+    ],
+)
+def test_a_bad_command_line_is_refused_in_one_line(digit_set, tmp_path, capsys, extra, words):
+    code, err = run(["audit", str(digit_set), *extra, "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert words in err and "Traceback" not in err
+    assert not (tmp_path / "audit.json").exists()
+
+
+def test_no_images_is_refused(tmp_path, capsys):
+    code, err = run(["audit", str(tmp_path), "--model", "mnist_cnn", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "no images found" in err
+
+
+def test_ray_gives_the_record_of_a_local_run(digit_set, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = ["audit", str(digit_set / "marked"), str(digit_set / "plain"), "--model", "mnist_cnn"]
+    local, _ = run([*args, "--out", str(tmp_path / "local")], capsys)
+    remote, _ = run([*args, "--ray", "--out", str(tmp_path / "ray")], capsys)
+    assert local == remote == 1
+    here, there = (json.loads((tmp_path / d / "audit.json").read_text()) for d in ("local", "ray"))
+    assert here == there
