@@ -15,6 +15,20 @@ import numpy as np
 from whylabel.audit import flags, spectral
 from whylabel.audit.maps import Item
 
+CHECKED_METHODS = ("saliency", "occlusion")
+"""The methods whose maps the flag rule was checked on (bench.audit): on the demos, integrated gradients' and
+Grad-CAM's maps gave false flags and SmoothGrad's found none, so an audit by them says so."""
+
+
+def caution(method: str) -> str:
+    """What to keep in mind about the flags of an audit by `method` ("" for the methods the rule was checked on)."""
+    if method in CHECKED_METHODS:
+        return ""
+    return (
+        f"The flag rule was checked on saliency and occlusion maps only; on {method} maps its flags are not "
+        "tested (on the demos, integrated gradients and Grad-CAM gave false flags): read the clusters, not the flags"
+    )
+
 
 @dataclass
 class Cluster:
@@ -81,6 +95,10 @@ class Audit:
 
     def flagged(self) -> list[Cluster]:
         return [c for c in self.clusters if c.flagged]
+
+    @property
+    def caution(self) -> str:
+        return caution(self.method)
 
 
 def analyse(items: list[Item], model: str, method: str, failed: list[tuple[str, str]] | None = None) -> Audit:
@@ -183,6 +201,7 @@ def to_json(audit: Audit) -> dict[str, Any]:
         "model": audit.model,
         "method": audit.method,
         "rule": flags.__doc__.split("\n\n")[1].replace("\n", " "),
+        "caution": audit.caution,
         "images": images,
         "clusters": clusters,
         "classes": classes,

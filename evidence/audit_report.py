@@ -13,7 +13,7 @@ import numpy as np
 
 from whylabel.audit import Audit, Cluster, flags
 from whylabel.audit.analysis import ClassView, localisation_summary
-from whylabel.evidence.report import STYLE, html_table, score
+from whylabel.evidence.report import STYLE, score
 from whylabel.render.audit import data_uri, grid_png
 
 SHOWN = 48
@@ -23,6 +23,13 @@ EXTRA_STYLE = (
     "image-rendering:pixelated;margin-right:8px}.flag{border-left:4px solid #c0392b;padding-left:1em;margin:1.5em 0}"
     ".cluster{margin:1em 0}figure{display:inline-block;margin:0 8px 0 0}figcaption{font-size:12px;color:#555}"
 )
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A table of cells that are HTML already (their text escaped where it was made)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def picture(png: bytes, caption: str) -> str:
@@ -66,7 +73,8 @@ def class_block(audit: Audit, view: ClassView) -> str:
     )
     outliers = f"<p>Outliers (maps unlike their neighbours'):</p>{strip(audit, view.outliers)}" if view.outliers else ""
     size = f"{len(view.members)} images, {len(view.clusters)} cluster{'s' if len(view.clusters) != 1 else ''}"
-    return f"<h2>{html.escape(view.label)} <span class='small'>({size})</span></h2>{note}{clusters}{outliers}"
+    title = f"<summary><b>{html.escape(view.label)}</b> <span class='small'>({size})</span></summary>"
+    return f"<details>{title}{note}{clusters}{outliers}</details>"
 
 
 def groups_table(audit: Audit) -> str:
@@ -85,7 +93,7 @@ def groups_table(audit: Audit) -> str:
         for g in audit.groups
     ]
     header = ["group", "images", "predictions", "mean confidence", "in flagged clusters", "where the evidence lies"]
-    return "<h2>Groups</h2><p class='small'>The mean maps share one scale.</p>" + html_table(header, rows)
+    return "<h2>Groups</h2><p class='small'>The mean maps share one scale.</p>" + table(header, rows)
 
 
 def localisation_table(audit: Audit) -> str:
@@ -99,7 +107,7 @@ def localisation_table(audit: Audit) -> str:
     header = ["class", "images with a box", "relevance mass accuracy ↑", "pointing game ↑"]
     return (
         "<h2>Localisation</h2>"
-        + html_table(header, rows)
+        + table(header, rows)
         + (
             "<p class='small'>Relevance mass accuracy (Arras et al. 2022): the share of the map's positive evidence "
             "inside the box; a uniform map scores the box's share of the image. Pointing game (Zhang et al. 2016): "
@@ -112,7 +120,7 @@ def skipped(audit: Audit) -> str:
     if not audit.failed:
         return ""
     rows = [[html.escape(f), html.escape(why)] for f, why in audit.failed]
-    return "<h2>Skipped files</h2>" + html_table(["file", "why"], rows)
+    return "<h2>Skipped files</h2>" + table(["file", "why"], rows)
 
 
 def index_html(audit: Audit) -> str:
@@ -120,6 +128,7 @@ def index_html(audit: Audit) -> str:
     flagged_part = "".join(cluster_block(audit, c) for c in flagged) or "<p>No cluster is flagged.</p>"
     classes = "".join(class_block(audit, v) for v in audit.classes)
     rule = html.escape(flags.__doc__.split("\n\n")[1])
+    cells = np.shape(audit.items[0].grid)[0] if audit.items else 0
     counts = (
         f"{len(audit.items)} images, {len(audit.classes)} predicted classes, {len(audit.clusters)} clusters, "
         f"{len(flagged)} flagged" + (f", {len(audit.failed)} skipped" if audit.failed else "")
@@ -129,10 +138,13 @@ def index_html(audit: Audit) -> str:
 <body><h1>whylabel audit</h1>
 <p class="small">model {html.escape(audit.model)} · method {html.escape(audit.method)} · {counts}</p>
 <p>Each image's map is reduced to where its evidence for the predicted class lies (shares of the positive
-evidence on a {np.shape(audit.items[0].grid)[0] if audit.items else 0}-cell grid, darker = more). The maps of
+evidence on a grid of {cells} x {cells} cells; pale is none, dark red the most on that picture's scale; a
+cluster's map and its class's share one scale). The maps of
 each predicted class are clustered (spectral relevance analysis): images the model decides by a different
 habit stand apart. <b>Clusters are hypotheses for a person to check</b>, not verdicts: look at the members.</p>
+{f"<p><b>Caution:</b> {html.escape(audit.caution)}.</p>" if audit.caution else ""}
 <details><summary>The flag rule</summary><p>{rule}</p></details>
-<h2>Flagged clusters</h2>{flagged_part}{groups_table(audit)}{localisation_table(audit)}{classes}{skipped(audit)}
+<h2>Flagged clusters</h2>{flagged_part}{groups_table(audit)}{localisation_table(audit)}
+<h2>Every predicted class</h2>{classes}{skipped(audit)}
 </body></html>
 """

@@ -135,3 +135,12 @@ def test_no_groups_without_subfolders():
 def test_an_item_keeps_what_it_was_given():
     item = Item("a.png", "", 1, "one", 0.5, np.full((GRID, GRID), 1 / GRID**2))
     assert item.evidence and item.localisation == {}
+
+
+def test_an_audit_by_a_method_the_rule_was_not_checked_on_says_so():
+    rng = np.random.default_rng(7)
+    items = items_from(strategy_maps(rng, [(8, 8)], 5))
+    assert audit.analyse(items, "m", "saliency").caution == ""
+    assert audit.analyse(items, "m", "occlusion").caution == ""
+    said = audit.to_json(audit.analyse(items, "m", "gradcam"))["caution"]
+    assert "checked on saliency and occlusion maps only" in said and "gradcam" in said
