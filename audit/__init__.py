@@ -15,12 +15,12 @@ from PIL import Image
 from whylabel import models
 from whylabel.audit.analysis import Audit, Cluster, analyse, to_json
 from whylabel.audit.localise import Box, box_for, read_boxes
-from whylabel.audit.maps import Item, map_image
+from whylabel.audit.maps import DEFAULT_METHOD, Item, map_image
 
 
 def default_method(clf: models.Classifier) -> str:
     """Saliency where the model gives gradients, occlusion where it does not (see `maps.DEFAULT_METHOD`)."""
-    return "saliency" if clf.gradients else "occlusion"
+    return DEFAULT_METHOD if clf.gradients else "occlusion"
 
 
 def run(

@@ -6,9 +6,10 @@ class. A typical member is the per-cell median over the cluster (a habit every m
 have strongly); a typical other image is the per-cell median over the class's other images, each map blurred
 by `BLUR` cells first, so that a stroke one cell to the side is not a new place, and a median so that a second
 cluster with the same habit does not hide the first. Only cells above the uniform share count.
-The numbers were chosen on twelve trained demos (marks of several places, sizes and classes) as the widest
-margin between the clusters of marked images and all others; fresh demos, not among the twelve, check them
-(tests/audit/test_demo.py). The README's audit section gives the margin and the cases the rule misses.
+The numbers were chosen on 28 trained demos (marks of several places, sizes, classes and shares) and two clean
+models, on saliency maps, as the widest margin between clusters of marked images and all others; five demos not
+among them are the tests (tests/audit/test_demo.py). The README's audit section gives the margin and the cases
+the rule misses.
 """
 
 from __future__ import annotations
