@@ -1,31 +1,11 @@
-"""whylabel: pick a model and an image, see the prediction and why. Run with `make run`."""
+"""whylabel: pick a model and an image, see the prediction and why; or audit a set of images. Run with `make run`.
+
+Two pages: "Explain an image" (`ui/single.py`, the page at the root URL) and "Audit a set" (`ui/audit.py`, /audit).
+"""
 
 import streamlit as st
 
-from whylabel import explainers
-from whylabel.ui import cache, controls, panels, whatif
+from whylabel.ui import audit, single
 
 st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
-st.title("whylabel")
-st.caption("What did the image classifier use, and how far can each map be trusted?")
-
-clf = controls.pick_model()
-picked = controls.pick_image(clf.name)
-methods = controls.pick_methods()
-seed = controls.pick_seed()
-cache.warm_up()  # after the model's engine is timed, so the two do not compete
-params = {method: controls.pick_params(method, clf.input_size) for method in methods}
-display = controls.pick_display()
-
-prediction = panels.predict(clf, picked)
-left, right = st.columns([1, 3])
-with left:
-    panels.model_view(clf, picked)
-with right:
-    panels.prediction(prediction)
-    target = controls.pick_target(clf, prediction)
-
-panels.heading(clf, target, display)
-panels.explanations(clf, picked, target, {"methods": methods, "seed": seed, "params": params}, display)
-whatif.section(clf, picked)
-_ = explainers  # the registry is imported for its methods
+st.navigation([single.as_page(), audit.as_page()]).run()

@@ -35,6 +35,7 @@ def pick_model() -> models.Classifier:
         "Model",
         [*models.available(), own_model.OWN],
         key="model",
+        persist_state="session",
         help="Packaged weights ship inside installed packages; or upload your own TorchScript model or state_dict.",
     )
     if choice != own_model.OWN:
@@ -50,7 +51,7 @@ def pick_model() -> models.Classifier:
 
 def pick_image(model_name: str) -> Picked:
     """A gallery photo, or the last upload that opened; a bad upload shows a message and changes nothing."""
-    source = st.sidebar.radio("Image", ["Gallery", "Upload"], horizontal=True, key="source")
+    source = st.sidebar.radio("Image", ["Gallery", "Upload"], horizontal=True, key="source", persist_state="session")
     if source == "Upload":
         _read_upload()
         if "upload" in st.session_state:
@@ -60,7 +61,9 @@ def pick_image(model_name: str) -> Picked:
         model_name = st.session_state.get(LAST_PACKAGED, models.available()[0])
     names = models.samples()
     default = names.index(models.default_image_for(model_name))
-    name = st.sidebar.selectbox("Gallery image", names, index=default, key=f"sample.{model_name}")
+    name = st.sidebar.selectbox(
+        "Gallery image", names, index=default, key=f"sample.{model_name}", persist_state="session"
+    )
     return Picked(name, f"sample:{name}", models.sample_image(name))
 
 
@@ -107,6 +110,7 @@ def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target
         [AUTO, *range(len(clf.labels))],
         format_func=lambda i: "top-1 class (follows the image)" if i == AUTO else name(i),
         key=f"target.{clf.name}",
+        persist_state="session",
     )
     index = top_index if choice == AUTO else int(choice)
     contrast = right.selectbox(
@@ -114,6 +118,7 @@ def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target
         [None, *range(len(clf.labels))],
         format_func=lambda i: "no contrast: explain the class alone" if i is None else name(i),
         key=f"contrast.{clf.name}",
+        persist_state="session",
         help="Explain the difference of the two scores: what makes the image the first class and not the second.",
     )
     if contrast == index:
@@ -125,11 +130,17 @@ def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target
 def pick_methods() -> list[str]:
     names = explainers.available()
     default = [name for name in names if explainers.get(name).default_on]
-    return st.sidebar.multiselect("Methods", names, default=default, key="methods") or names[:1]
+    return (
+        st.sidebar.multiselect("Methods", names, default=default, key="methods", persist_state="session") or names[:1]
+    )
 
 
 def pick_seed() -> int:
-    return int(st.sidebar.number_input("Seed", min_value=0, max_value=2**32 - 1, value=0, step=1, key="seed"))
+    return int(
+        st.sidebar.number_input(
+            "Seed", min_value=0, max_value=2**32 - 1, value=0, step=1, key="seed", persist_state="session"
+        )
+    )
 
 
 def pick_params(method: str, input_size: int) -> dict[str, Any]:
@@ -147,24 +158,41 @@ def pick_params(method: str, input_size: int) -> dict[str, Any]:
 def _widget(method: str, p: Param, input_size: int) -> Any:
     key = f"{method}.{p.name}.{input_size}"
     if p.choices:
-        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
+        return st.selectbox(
+            p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key, persist_state="session"
+        )
     low, high, value = p.low or 0, p.upper(input_size), p.default_for(input_size)
     if high == low:  # one value left (a window of 1 leaves the stride 1): a slider cannot show a single value
         st.caption(f"{p.name}: {p.kind()(low)}, the only value allowed here")
         return p.kind()(low)
     if p.kind() is float:
-        return st.slider(p.name, float(low), float(high or 1.0), float(value), help=p.help, key=key)
+        return st.slider(
+            p.name, float(low), float(high or 1.0), float(value), help=p.help, key=key, persist_state="session"
+        )
     if high is not None and high - low <= 512:
-        return st.slider(p.name, int(low), int(high), int(value), help=p.help, key=key)
+        return st.slider(p.name, int(low), int(high), int(value), help=p.help, key=key, persist_state="session")
     return int(
-        st.number_input(p.name, int(low), int(high) if high else None, int(value), step=10, help=p.help, key=key)
+        st.number_input(
+            p.name,
+            int(low),
+            int(high) if high else None,
+            int(value),
+            step=10,
+            help=p.help,
+            key=key,
+            persist_state="session",
+        )
     )
 
 
 def pick_display() -> Display:
     """Display-only options: changing them redraws but never recomputes."""
     with st.sidebar.expander("Display", expanded=False):
-        scale = st.radio("Colour scale", ["Shared across panels", "Per panel (raw units)"], key="scale")
-        percentile = st.slider("Clip at percentile of |value|", 90.0, 100.0, 99.0, 0.5, key="percentile")
-        opacity = st.slider("Heatmap opacity", 0.1, 1.0, 0.8, 0.05, key="opacity")
+        scale = st.radio(
+            "Colour scale", ["Shared across panels", "Per panel (raw units)"], key="scale", persist_state="session"
+        )
+        percentile = st.slider(
+            "Clip at percentile of |value|", 90.0, 100.0, 99.0, 0.5, key="percentile", persist_state="session"
+        )
+        opacity = st.slider("Heatmap opacity", 0.1, 1.0, 0.8, 0.05, key="opacity", persist_state="session")
     return Display(shared=scale.startswith("Shared"), percentile=percentile, opacity=opacity)
