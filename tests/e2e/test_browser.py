@@ -399,3 +399,27 @@ def test_a_run_the_user_replaces_stops_instead_of_finishing(page: Page, server_l
     started, stopped = replaced.count(("started", "lime")), replaced.count(("stopped", "lime"))
     assert started >= 1 and started == stopped == len(replaced) / 2, events
     assert ("finished", "lime") in computations(server_log, second)
+
+
+AUDIT_MS = 240_000  # trains the demo model and maps 1,000 digits on 2 cores
+
+
+def test_the_audit_page_in_browser_flags_the_marked_sevens(page: Page, server: str, tmp_path: Path) -> None:
+    """What a person sees: the demo audited, its flagged clusters first with their reasons, no exception."""
+    page.goto(server.rstrip("/") + "/audit")
+    expect(page.get_by_role("heading", name="Audit a set")).to_be_visible(timeout=60_000)
+    wait_idle(page, 60_000)
+    page.get_by_role("button", name="Run the audit").click()
+    flagged = page.locator(ALERT).filter(has_text="Flagged: ")
+    flagged.or_(page.locator(EXCEPTION)).first.wait_for(timeout=AUDIT_MS)
+    wait_idle(page, AUDIT_MS)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    assert flagged.count() >= 1
+    assert all("top-left corner" in text and "'7'" in text for text in flagged.all_inner_texts())
+    summary = page.get_by_role("heading", name=re.compile(r"^1,000 images, 10 classes, \d+ clusters, \d+ flagged$"))
+    expect(summary).to_be_visible()
+    shown = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
+    assert shown.count() >= 12  # the flagged clusters' maps and their members' thumbnails, drawn
+    assert all(shown.nth(n).evaluate("img => img.complete && img.naturalWidth > 0") for n in range(12))
+    page.screenshot(path=str(tmp_path / "audit.png"), full_page=False)
+    shutil.copyfile(tmp_path / "audit.png", Path("/tmp/whylabel-audit-screenshot.png"))
