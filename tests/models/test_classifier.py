@@ -231,7 +231,13 @@ def test_from_module_keeps_its_settings_and_puts_the_module_in_eval_mode(tiny):
 
 def test_available_models():
     names = models.available()
-    assert sorted(names) == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mnist_cnn"]
+    assert sorted(names) == [
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "mnist_cnn",
+        "mnist_marked",
+    ]
     assert names[0] == "efficientnet_lite0"  # the default comes first
 
 
