@@ -42,22 +42,34 @@ def add_parser(commands: Any) -> None:
 
 
 def named(paths: Sequence[Path]) -> tuple[list[Path], dict[Path, str], dict[Path, str]]:
-    """The image files under PATHs, each with a unique name within the set and its group."""
+    """The image files under PATHs, each once, with a unique name within the set and its group."""
     files, names, groups, used = [], {}, {}, set()
     for root in paths:
         for path in runner.images([root]):
+            if path in names:  # reached twice (a folder and a file in it): audited once
+                continue
             inside = path.relative_to(root) if root.is_dir() else Path(path.name)
-            group = (
-                inside.parts[0] if len(inside.parts) > 1 else (root.name if len(paths) > 1 and root.is_dir() else "")
-            )
-            name, n = inside.as_posix() if not group or len(inside.parts) > 1 else f"{group}/{inside.as_posix()}", 1
-            while (name if n == 1 else f"{name} ({n})") in used:
-                n += 1
-            names[path] = name if n == 1 else f"{name} ({n})"
+            group = group_of(root, inside, several=len(paths) > 1)
+            name = inside.as_posix() if len(inside.parts) > 1 or not group else f"{group}/{inside.as_posix()}"
+            names[path], groups[path] = unique(name, used), group
             used.add(names[path])
-            groups[path] = group
             files.append(path)
     return files, names, groups
+
+
+def group_of(root: Path, inside: Path, several: bool) -> str:
+    """The first folder under the PATH; else, when several PATHs were given, the folder PATH itself."""
+    if len(inside.parts) > 1:
+        return inside.parts[0]
+    return root.name if several and root.is_dir() else ""
+
+
+def unique(name: str, used: set[str]) -> str:
+    """The name, or "name (2)", "name (3)", ... when it is taken."""
+    n = 1
+    while (name if n == 1 else f"{name} ({n})") in used:
+        n += 1
+    return name if n == 1 else f"{name} ({n})"
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:

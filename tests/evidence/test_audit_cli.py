@@ -12,7 +12,7 @@ import torch
 
 from whylabel import audit, models
 from whylabel.audit import demo
-from whylabel.evidence import cli
+from whylabel.evidence import audit_command, cli
 from whylabel.models.marked import Mark
 
 
@@ -140,3 +140,16 @@ def test_an_onnx_model_is_audited_by_occlusion(digit_set, tmp_path, capsys):
     assert record["caution"] == audit.analysis.caution("occlusion") != ""
     assert len(record["images"]) == 200 and {i["predicted"] for i in record["images"]} == set(range(10))
     assert "Caution:" in (tmp_path / "o" / "index.html").read_text()
+
+
+def test_names_are_unique_within_the_set_and_groups_follow_the_folders(tmp_path):
+    for file in ("a/x.png", "a/deep/y.png", "b/x.png", "loose.png"):
+        (tmp_path / "set" / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "set" / file).write_bytes(b"")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.png").write_bytes(b"")
+    files, names, groups = audit_command.named([tmp_path / "set", tmp_path / "other", tmp_path / "set" / "a" / "x.png"])
+    assert [names[f] for f in files] == ["a/deep/y.png", "a/x.png", "b/x.png", "set/loose.png", "other/x.png"]
+    assert [groups[f] for f in files] == ["a", "a", "b", "set", "other"]  # set/a/x.png, given again, is once
+    files, names, _ = audit_command.named([tmp_path / "set" / "a" / "x.png", tmp_path / "set" / "b" / "x.png"])
+    assert [names[f] for f in files] == ["x.png", "x.png (2)"]
