@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from PIL import Image
 
 from whylabel import models
-from whylabel.audit.analysis import Audit, Cluster, analyse, to_json
+from whylabel.audit.analysis import Audit, Cluster, analyse, json_text, to_json
 from whylabel.audit.localise import Box, box_for, read_boxes
 from whylabel.audit.maps import DEFAULT_METHOD, Item, map_image
 
@@ -42,4 +42,15 @@ def run(
     return analyse(items, clf.name, method)
 
 
-__all__ = ["Audit", "Cluster", "Item", "analyse", "default_method", "map_image", "read_boxes", "run", "to_json"]
+__all__ = [
+    "Audit",
+    "Cluster",
+    "Item",
+    "analyse",
+    "default_method",
+    "json_text",
+    "map_image",
+    "read_boxes",
+    "run",
+    "to_json",
+]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,6 +212,11 @@ def to_json(audit: Audit) -> dict[str, Any]:
         "localisation": localisation_summary(audit),
         "failed": [{"file": f, "why": why} for f, why in audit.failed],
     }
+
+
+def json_text(audit: Audit) -> str:
+    """audit.json's text: `to_json`, indented (every value in it is a plain Python one)."""
+    return json.dumps(to_json(audit), indent=2) + "\n"
 
 
 def localisation_summary(audit: Audit) -> dict[str, Any]:

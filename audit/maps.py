@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from whylabel import explainers, models
+from whylabel.audit import localise
 
 GRID = 16
 """Cells a side of the reduced map: a mark of a sixteenth of the image's side still fills a cell."""
@@ -74,12 +75,11 @@ def map_image(
     **params: Any,
 ) -> Item:
     """The image's prediction and its `method` map for the predicted class, reduced to an `Item`."""
-    from whylabel.audit import localise
-
-    top = clf.predict(img, k=1).top[0]
+    pixels = clf.input_image(img)
+    top = clf.predict_view(pixels, k=1).top[0]
     att = explainers.explain(clf, img, method, target=top[0], seed=seed, **params)
     grid, found = evidence_grid(att.heatmap)
-    item = Item(file, group, top[0], top[1], top[2], grid, thumbnail(clf.input_image(img)), found)
+    item = Item(file, group, top[0], top[1], top[2], grid, thumbnail(pixels), found)
     if box is not None:
         item.localisation = localise.scores(att.heatmap, localise.view_box(clf, img, box))
     return item

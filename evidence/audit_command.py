@@ -9,7 +9,6 @@ PATH without subfolders is a group of its own. Unreadable files are listed, skip
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from whylabel import audit, explainers, models
 from whylabel.audit.localise import box_for, read_boxes
 from whylabel.evidence import runner
 from whylabel.evidence.audit_report import index_html
-from whylabel.explainers.explain import check_seed
+from whylabel.explainers.explain import check_seed, needs_gradients
 
 
 def add_parser(commands: Any) -> None:
@@ -73,19 +72,16 @@ def unique(name: str, used: set[str]) -> str:
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
-    from whylabel.evidence.cli import DEFAULT_MODEL, classifier, own_model_files, read_file
+    """The model, method, seed, threads and boxes, each refused in one line before any image is read."""
+    from whylabel.evidence.cli import check_model_name, check_threads, classifier, model_choice, read_file
 
-    own = own_model_files(args)
-    opts: dict[str, Any] = {"model": args.model or DEFAULT_MODEL if own is None else own["name"], "own": own}
-    if own is None and opts["model"] not in models.available():
-        raise ValueError(f"unknown model {opts['model']!r}; available: {', '.join(models.available())}")
+    opts = model_choice(args)
+    check_model_name(opts)
     clf = classifier(opts)
     method = args.method or audit.default_method(clf)
-    explainers.get(method)  # an unknown name is refused with the valid ones
-    if explainers.get(method).runs_module and not clf.gradients:
-        raise ValueError(f"{method} needs the model's gradients, which {clf.name} does not give; try occlusion")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1; got {args.threads}")
+    if explainers.get(method).runs_module and not clf.gradients:  # get() refuses an unknown name first
+        raise ValueError(needs_gradients(method, clf))
+    check_threads(args.threads)
     boxes = {} if args.boxes is None else read_boxes(read_file(args.boxes, "boxes"))
     return {**opts, "method": method, "seed": check_seed(args.seed), "threads": args.threads, "boxes": boxes}
 
@@ -126,5 +122,5 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
 def write(result: audit.Audit, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "audit.json").write_text(json.dumps(audit.to_json(result), indent=2) + "\n", encoding="utf-8")
+    (out / "audit.json").write_text(audit.json_text(result), encoding="utf-8")
     (out / "index.html").write_text(index_html(result), encoding="utf-8")

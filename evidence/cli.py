@@ -106,10 +106,8 @@ def class_arg(value: str | None) -> int | str | None:
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    own = own_model_files(args)
     return {
-        "model": args.model or DEFAULT_MODEL if own is None else own["name"],
-        "own": own,
+        **model_choice(args),
         "methods": methods,
         "seed": args.seed,
         "target": class_arg(args.target),
@@ -123,6 +121,22 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 DEFAULT_MODEL = "efficientnet_lite0"
 OWN_OPTIONS = ("labels", "architecture", "input_size", "mean", "std", "crop", "layout")
+
+
+def model_choice(args: argparse.Namespace) -> dict[str, Any]:
+    """--model or --model-file as every task receives it: {"model": its name, "own": the user's files or None}."""
+    own = own_model_files(args)
+    return {"model": args.model or DEFAULT_MODEL if own is None else own["name"], "own": own}
+
+
+def check_model_name(opts: dict[str, Any]) -> None:
+    if opts["own"] is None and opts["model"] not in models.available():
+        raise ValueError(f"unknown model {opts['model']!r}; available: {', '.join(models.available())}")
+
+
+def check_threads(threads: int) -> None:
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1; got {threads}")
 
 
 def own_model_files(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -153,8 +167,7 @@ def read_file(path: Path, what: str) -> bytes:
 
 def check(opts: dict[str, Any]) -> None:
     """Refuse a bad model, method or seed before any image is read (ValueError naming the valid choices)."""
-    if opts["own"] is None and opts["model"] not in models.available():
-        raise ValueError(f"unknown model {opts['model']!r}; available: {', '.join(models.available())}")
+    check_model_name(opts)
     if not opts["methods"]:
         raise ValueError(f"no methods given; available: {', '.join(explainers.available())}")
     for method in opts["methods"]:
@@ -164,8 +177,7 @@ def check(opts: dict[str, Any]) -> None:
     target = None if opts["target"] is None else clf.resolve_target(opts["target"], None)
     if opts["contrast"] is not None:
         resolve_contrast(clf, None, opts["contrast"], target if target is not None else -1)
-    if opts["threads"] < 1:
-        raise ValueError(f"--threads must be at least 1; got {opts['threads']}")
+    check_threads(opts["threads"])
 
 
 def explain_one(data: bytes, name: str, opts: dict[str, Any]) -> dict[str, bytes]:

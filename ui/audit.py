@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -483,7 +481,7 @@ def download(result: Audit) -> None:
     left, right = st.columns(2)
     left.download_button(
         "Download audit.json",
-        lambda: json.dumps(audit.to_json(result), indent=2, default=json_default),
+        lambda: audit.json_text(result),
         file_name="audit.json",
         mime="application/json",
         key="audit.download",
@@ -497,13 +495,6 @@ def download(result: Audit) -> None:
         key="audit.report",
         on_click="ignore",
     )
-
-
-def json_default(value: Any) -> Any:
-    """numpy scalars in the record (a label index, a localisation score) as plain numbers."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # ---------------------------------------------------------------------------------------------- to the single view
