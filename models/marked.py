@@ -63,9 +63,8 @@ def train(mark: Mark, epochs: int = EPOCHS, seed: int = 0) -> tuple[Classifier, 
     marked, _, _ = marked_digits(mark, train_idx, seed)
     pool = images.copy()
     pool[train_idx] = marked
-    clf = mnist.wrap(mnist.fit(pool, labels, train_idx, epochs, seed))
-    clf.name = "mnist_marked" if mark == Mark() else f"mnist_marked_{mark.digit}"
-    clf.weights_path = None  # not the clean model's file: its identity is its state_dict's sha256
+    name = "mnist_marked" if mark == Mark() else f"mnist_marked_{mark.digit}"
+    clf = mnist.wrap(mnist.fit(pool, labels, train_idx, epochs, seed), name, weights_path=None)
     plain, truth = images[test_idx], labels[test_idx]
     predicted = clf.logits(plain).argmax(-1).numpy()
     stamped = clf.logits(mark.stamp(plain)).argmax(-1).numpy()

@@ -66,17 +66,20 @@ def fit(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, epochs: int
     return module.eval()
 
 
-def wrap(module: nn.Module) -> Classifier:
-    """The classifier around an `MnistCNN`, with the preprocessing it was trained with."""
+def wrap(module: nn.Module, name: str = "mnist_cnn", weights_path: str | None = str(WEIGHTS)) -> Classifier:
+    """The classifier around an `MnistCNN`, with the preprocessing it was trained with.
+
+    `weights_path` is the file its weights came from (None for weights trained in this process: the record then
+    hashes the state_dict)."""
     return Classifier(
-        name="mnist_cnn",
+        name=name,
         module=module,
         labels=[str(d) for d in range(10)],
         input_size=28,
         mean=(MEAN,) * 3,
         std=(STD,) * 3,
         crop=1.0,
-        weights_path=str(WEIGHTS),
+        weights_path=weights_path,
     )
 
 
