@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from playwright.sync_api import Browser, Download, Page, expect
+from playwright.sync_api import Browser, Download, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.browser import CAPTIONS, FILE_INPUT, IDLE, PLOTS, chromium, log_tail, serve
@@ -416,6 +417,16 @@ def test_a_run_the_user_replaces_stops_instead_of_finishing(page: Page, server_l
     assert ("finished", "lime") in computations(server_log, second)
 
 
+def wait_drawn(page: Page, images: Locator, count: int, timeout_ms: int) -> None:
+    """Wait until the first `count` images have loaded with pixels; a broken one fails with its state listed."""
+    state = "(imgs, n) => imgs.slice(0, n).map(img => [img.complete, img.naturalWidth, img.src.slice(-40)])"
+    drawn = "(imgs, n) => imgs.slice(0, n).every(img => img.complete && img.naturalWidth > 0)"
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not images.evaluate_all(drawn, count):
+        assert time.monotonic() < deadline, images.evaluate_all(state, count)
+        page.wait_for_timeout(250)
+
+
 AUDIT_MS = 240_000  # trains the demo model and maps 1,000 digits on 2 cores
 
 
@@ -435,6 +446,6 @@ def test_the_audit_page_in_browser_flags_the_marked_sevens(page: Page, server: s
     expect(summary).to_be_visible()
     shown = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
     assert shown.count() >= 12  # the flagged clusters' maps and their members' thumbnails, drawn
-    assert all(shown.nth(n).evaluate("img => img.complete && img.naturalWidth > 0") for n in range(12))
+    wait_drawn(page, shown, 12, 30_000)
     page.screenshot(path=str(tmp_path / "audit.png"), full_page=False)
     shutil.copyfile(tmp_path / "audit.png", Path("/tmp/whylabel-audit-screenshot.png"))
