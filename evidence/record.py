@@ -287,5 +287,6 @@ def stage_record(stage: Any) -> dict[str, Any]:
         "evaluations": stage.evaluations,
         "planned": stage.planned,
         "top10_overlap_with_previous": stage.overlap,
+        "classes_watched": stage.watched,  # 0: the stopping rule watched this map; else the least over these classes
         "label": stage.stage_label(),
     }

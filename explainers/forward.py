@@ -49,6 +49,16 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
     return counted(counter, np.asarray(images), lambda x: job.versus(softmax(x).astype(np.float64)))
 
 
+def raw_logits(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
+    """The logits (N, classes) of model-view pixel arrays (N, H, W, 3), every class and no contrast, counted."""
+    return counted(counter, np.asarray(images), lambda x: x)
+
+
+def raw_probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
+    """Softmax probabilities (N, classes) with no contrast taken off: `probabilities` is `job.versus` of these."""
+    return counted(counter, np.asarray(images), lambda x: softmax(x).astype(np.float64))
+
+
 def logits(job: Job, batch: torch.Tensor, counter: Counter) -> torch.Tensor:
     """Logits for a (N, H, W, 3) batch of pixel values, as a tensor: a `forward_func` for Captum.
 

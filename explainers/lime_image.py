@@ -9,9 +9,9 @@ import numpy as np
 from lime import lime_image
 from sklearn.metrics import pairwise_distances
 
-from whylabel.explainers import blindspots
+from whylabel.explainers import blindspots, watched
 from whylabel.explainers.base import Explainer, Job, Param
-from whylabel.explainers.forward import Counter, probabilities
+from whylabel.explainers.forward import Counter, raw_probabilities
 from whylabel.explainers.hide import fill_param, hidden_image, hide_segments
 from whylabel.explainers.progressive import Estimate, growing
 from whylabel.explainers.registry import register
@@ -92,17 +92,26 @@ class Lime(Explainer):
         data[0, :] = 1
         distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
         counter, scores = Counter(job, p["samples"]), []
-        for n in growing(FIRST_SAMPLES, p["samples"]):
-            for start in range(sum(map(len, scores)), n, CHUNK):
-                rows = data[start : min(start + CHUNK, n)]
-                scores.append(probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
-            labels = np.concatenate(scores)
+        classes = watched.classes(job, raw_probabilities(job, job.pixels[None], counter)[0])  # the image: sample 0
+
+        def fit(labels: np.ndarray, label: int, n: int) -> tuple[np.ndarray, float]:
+            """lime's own surrogate for one column of `labels` over the first n samples: the map and its R²."""
             _, local, r2, _ = lime.base.explain_instance_with_data(
-                data[:n], labels, distances[:n], job.target, min(p["features"], n_features), lime.feature_selection
+                data[:n], labels, distances[:n], label, min(p["features"], n_features), lime.feature_selection
             )
             weights = np.zeros(n_features)
             for feature, weight in local:
                 weights[feature] = weight
-            extras = {"segments": segments, "r2": float(r2), "n_superpixels": n_features, "evaluations": n}
+            return weights[segments], float(r2)
+
+        for n in growing(FIRST_SAMPLES, p["samples"]):
+            for start in range(sum(map(len, scores)), n, CHUNK):
+                rows = data[start : min(start + CHUNK, n)]
+                scores.append(raw_probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
+            every = np.concatenate(scores)
+            heatmap, r2 = fit(job.versus(every), job.target, n)
+            own = job.contrast is None  # the map of the target alone is among the watched: fitted once
+            maps = np.stack([heatmap if own and c == job.target else fit(every, c, n)[0] for c in classes])
+            extras = {"segments": segments, "r2": r2, "n_superpixels": n_features, "evaluations": n}
             extras.update(weak_fill_share=weak, **counter.reuse())
-            yield Estimate(weights[segments], extras, n, p["samples"], final=n == p["samples"])
+            yield Estimate(heatmap, extras, n, p["samples"], final=n == p["samples"], watched=maps)

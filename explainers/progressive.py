@@ -6,7 +6,9 @@ its budget) yields `Estimate`s from `Explainer.estimates`; `explain.run` hands e
 
 The stopping rule: after each refinement, compare the top 10% of pixels (by attribution) with the previous
 estimate's; when at least `STABLE_OVERLAP` of them are shared, the map has converged and no more work is
-done. A method's budget parameter (LIME's samples, SHAP's evaluations) is then the most it may spend.
+done. A method's budget parameter (LIME's samples, SHAP's evaluations) is then the most it may spend. A method
+whose estimates carry `watched` maps (LIME: one per class of `explainers.watched`) stops when every one of them
+is stable, so where it stops does not depend on the class asked.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Estimate:
     """The last estimate the method can give (its whole budget spent)."""
     preview: bool = False
     """A coarser or cheaper map shown while the real one is computed: never taken as converged."""
+    watched: np.ndarray | None = None
+    """(classes, H, W) maps whose stability decides convergence instead of `heatmap`'s (see `explainers.watched`)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Stage:
     """Images whose logits came from an earlier map of this image (another class): no forward pass for them."""
     ran: int | None = None
     """Forward passes this request ran (None where the method does not say)."""
+    watched: int = 0
+    """Classes whose maps the stopping rule watched (0: this map's own)."""
 
     def label(self) -> str:
         return self.stage_label() + self.reuse_label()
@@ -65,7 +71,8 @@ class Stage:
         if self.converged and self.number == 1 and self.planned == self.evaluations:
             return f"computed in one go ({self.evaluations} evaluation{'' if self.evaluations == 1 else 's'})"
         if self.converged:
-            rule = "" if self.overlap is None else f"; top 10% stable at {self.overlap:.0%}"
+            whose = f" in each of {self.watched} classes' maps" if self.watched else ""
+            rule = "" if self.overlap is None else f"; top 10%{whose} stable at {self.overlap:.0%}"
             return f"converged: {self.evaluations} of at most {self.planned} evaluations{rule}"
         if self.number == 1:
             return f"first estimate: {self.evaluations} of at most {self.planned} evaluations, refining"
@@ -84,15 +91,23 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
     return len(np.intersect1d(top_a, top_b)) / len(top_a)
 
 
+def stability(previous: Estimate, estimate: Estimate) -> float:
+    """The top-10% overlap of two successive estimates: of their maps, or the least over their watched maps."""
+    if estimate.watched is None or previous.watched is None:
+        return overlap(previous.heatmap, estimate.heatmap)
+    return min(overlap(a, b) for a, b in zip(previous.watched, estimate.watched, strict=True))
+
+
 def converge(estimates: Iterator[Estimate]) -> Iterator[tuple[Estimate, Stage]]:
     """Each estimate with its stage, up to and including the first converged one (the generator is closed)."""
     previous: Estimate | None = None
     for number, estimate in enumerate(estimates, start=1):
         comparable = previous is not None and not estimate.preview
-        shared = overlap(previous.heatmap, estimate.heatmap) if comparable else None
+        shared = stability(previous, estimate) if comparable else None
         done = estimate.final or (shared is not None and shared >= STABLE_OVERLAP)
         reused, ran = int(estimate.extras.get("reused", 0)), estimate.extras.get("ran")
-        yield estimate, Stage(number, estimate.evaluations, estimate.planned, done, shared, reused, ran)
+        watched = 0 if estimate.watched is None else len(estimate.watched)
+        yield estimate, Stage(number, estimate.evaluations, estimate.planned, done, shared, reused, ran, watched)
         if done:
             return
         previous = None if estimate.preview else estimate

@@ -28,6 +28,23 @@ def test_refinement_stops_at_the_first_estimate_whose_top_ten_percent_is_stable(
     assert shown[1][1].overlap == 0.0 and shown[0][1].overlap is None
 
 
+def watching(tops: list[list[int]], n: int, final: bool = False) -> Estimate:
+    """An estimate whose own map never settles and whose watched maps have the given top-10% pixels."""
+    maps = np.stack([estimate(top, n).heatmap for top in tops])
+    return Estimate(np.random.default_rng(n).random((10, 10)), {}, n, 800, final=final, watched=maps)
+
+
+def test_with_watched_maps_refinement_stops_when_every_one_of_them_is_stable():
+    a, b, c = list(range(10)), [*range(9), 50], [*range(9), 60]
+    moving, still = list(range(20, 30)), list(range(30, 40))
+    shown = list(converge(iter([watching([a, moving], 100), watching([b, still], 200), watching([c, still], 400),
+                                watching([c, moving], 800, final=True)])))  # fmt: skip
+
+    assert [stage.converged for _, stage in shown] == [False, False, True]  # the second map moved at 200
+    assert shown[1][1].overlap == 0.0 and shown[2][1].overlap == pytest.approx(0.9)  # the least of the two
+    assert shown[2][1].watched == 2 and "in each of 2 classes' maps" in shown[2][1].label()
+
+
 def test_a_preview_never_counts_as_converged_and_the_last_estimate_always_does():
     same = list(range(10))
     shown = list(converge(iter([estimate(same, 10, preview=True), estimate(same, 50, final=True)])))

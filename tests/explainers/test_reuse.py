@@ -52,6 +52,36 @@ def test_another_target_or_contrast_runs_no_new_forward_pass(tiny, noise_image, 
         assert not np.allclose(att.heatmap, first.heatmap)  # another class's map, not the first one again
 
 
+EIGHT = tuple(f"class {k}" for k in range(8))
+WATCHING = [("occlusion", {"window": 2, "stride": 2, "refine": 0.5}), ("lime", {"samples": 600, "n_segments": 12})]
+
+
+@pytest.mark.parametrize(("method", "params"), WATCHING)
+def test_a_refinement_that_watches_the_top_five_costs_them_nothing_and_a_class_below_its_own_passes(
+    tiny, noise_image, method, params
+):
+    """Occlusion coarse to fine and LIME's stopping rule look at the image's top 5 classes, whichever is asked."""
+    counting = tiny.Counting(tiny.TinyConv(n_classes=len(EIGHT), seed=3))
+    clf = models.from_module(counting, EIGHT, SIZE, crop=1.0, backend="torch")
+    img = noise_image(SIZE, SIZE, seed=7)
+    ranked = [index for index, _, _ in clf.predict(img, k=len(EIGHT)).top]
+    first = explainers.explain(clf, img, method, target=ranked[0], **params)
+    assert first.stage.ran > 0 and (method == "occlusion" or first.stage.watched == 5)
+
+    asked = [(ranked[4], None), (ranked[1], ranked[3]), (ranked[2], ranked[0]), (ranked[6], None)]
+    for target, contrast in asked:
+        before = counting.images
+        att = explainers.explain(clf, img, method, target=target, contrast=contrast, **params)
+        ran = counting.images - before
+        fresh = models.from_module(clf.module, EIGHT, SIZE, crop=1.0, backend="torch", batch_size=4)
+        alone = explainers.explain(fresh, img, method, target=target, contrast=contrast, **params)
+        np.testing.assert_allclose(att.heatmap, alone.heatmap, rtol=1e-5, atol=1e-7)
+        assert att.stage.evaluations == alone.stage.evaluations and att.stage.ran == ran
+        if target in ranked[:5]:
+            assert ran == 0 < att.stage.reused, (target, contrast)
+    assert method == "occlusion" or att.stage.watched == 6  # the class ranked 7th is watched too
+
+
 def test_shap_reuses_what_its_search_for_another_class_shares_and_gives_the_fresh_map(tiny, noise_image):
     clf, counting = counting_classifier(tiny)
     img = noise_image(SIZE, SIZE, seed=5)
