@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -10,15 +10,18 @@ import torch
 from captum.attr import FeatureAblation
 from captum.attr import Occlusion as CaptumOcclusion
 
-from whylabel.explainers import blindspots
+from whylabel.explainers import blindspots, watched
 from whylabel.explainers.base import Explainer, Job, Param
-from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, logits, single_torch_thread
+from whylabel.explainers.forward import IMAGES_PER_CALL, Counter, logits, raw_logits, single_torch_thread
 from whylabel.explainers.progressive import Estimate
 from whylabel.explainers.registry import register
 
 GREY = 128
 PREVIEW_ABOVE = 400
 """Passes from which an overlapping sweep shows a coarse preview first (400: about 2 s on EfficientNet-Lite0 here)."""
+TILING_PREVIEW_ABOVE = 100
+"""Passes from which a tiling shows a quarter of its squares first (100: about half a second on EfficientNet-Lite0
+here; the default 197-pass tiling shows 49 squares after about 0.2 s)."""
 MIN_TILES = 8
 """Squares per side from which a tiling (window = stride) is swept coarse to fine."""
 
@@ -33,9 +36,9 @@ class Occlusion(Explainer):
     how_to_read = (
         "A grey square is slid over the image; each pixel shows the average drop in the target's logit "
         "when a square covering it is greyed out. Red: hiding it lowers the score (evidence for the class); "
-        "blue: hiding it raises the score. Resolution is limited by the window and stride. When the squares "
-        "tile the image, squares twice the size come first; only those where the score changed most are "
-        "then split (`refine`), so a quiet area may show one value over four squares."
+        "blue: hiding it raises the score. Resolution is limited by the window and stride. With `refine` "
+        "under 1, squares twice the size come first and only those where the top classes' scores changed "
+        "most are then split, so a quiet area may show one value over four squares."
     )
     params = (
         Param(
@@ -52,10 +55,11 @@ class Occlusion(Explainer):
         ),
         Param(
             "refine",
-            0.8,
-            "When the squares tile the image (stride = window): squares twice the window are greyed first, and "
-            "those holding this share of the total score change are split into squares of the window; the "
-            "rest keep a quarter of their change per pixel. 1 greys every square of the window.",
+            1.0,
+            "1 greys every square of the window. Under 1, when the squares tile the image (stride = window): "
+            "squares twice the window are greyed first, and those holding this share of the score change of any "
+            "of the image's top 5 classes are split into squares of the window; the rest keep a quarter of their "
+            "change per pixel (faster, coarser where little changed).",
             low=0.0,
             high=1.0,
         ),
@@ -73,26 +77,54 @@ class Occlusion(Explainer):
         return heatmap, {"evaluations": evaluated, **counter.reuse(), "weak_fill_share": weak_share(job)}
 
     def estimates(self, job: Job) -> Iterator[Estimate]:
-        """A coarse preview (the stride doubled), then the map asked for, sharing every window they have in common.
+        """A preview, then the map asked for, sharing the squares they have in common (see `tiling_preview` and
+        `sweep_preview`). A sweep too small for a preview worth its cost is its own first estimate."""
+        window, stride = job.params["window"], job.params["stride"]
+        height, width = job.pixels.shape[:2]
+        passes = evaluations(width, height, window, stride) + 1
+        if goes_coarse_to_fine(job.params, min(height, width)):
+            yield from self.coarse_to_fine(job, window)
+        elif stride == window and passes >= TILING_PREVIEW_ABOVE and min(height, width) >= 2 * window:
+            yield from self.tiling_preview(job, window)
+        elif passes >= PREVIEW_ABOVE and (coarse := sweep_preview(job.params, min(height, width), width, height)):
+            yield from self.sweep_preview(job, coarse)
+        else:
+            heatmap, extras = self.compute(job)
+            yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
 
-        The preview's windows are a subset of the fine sweep's when the window is at least twice the stride
-        (window 16, stride 8: 197 of the 730 passes), and the counter keeps their scores, so the preview
-        costs no pass the map asked for would not make anyway. Only for sweeps of PREVIEW_ABOVE passes or
-        more: a smaller one is its own first estimate, in about a second.
+    def tiling_preview(self, job: Job, window: int) -> Iterator[Estimate]:
+        """Squares that tile the image: every other square in each direction first (a quarter), each one's drop shown
+        over the two-by-two block it starts, then Captum's sweep of them all.
+
+        The preview's squares are among the sweep's (the same greyed images, bit for bit), so it costs one pass
+        of its own: Captum greys the squares left out all at once, whose change is not used.
+        """
+        height, width = job.pixels.shape[:2]
+        block = tiles(height, width, 2 * window)
+        rows, cols = np.arange(height) // window, np.arange(width) // window
+        anchor = (rows[:, None] % 2 == 0) & (cols[None, :] % 2 == 0)
+        features = np.where(anchor, block, block.max() + 1)  # each anchor square its block's id; the rest one more
+        counter, weak = Counter(job, evaluations(width, height, window, window) + 2), weak_share(job)
+        drops = self.ablate(job, features, counter)
+        lead = np.zeros(int(block.max()) + 1)
+        lead[block[anchor]] = drops[anchor]
+        preview = lead[block]  # every pixel: its block's anchor square's drop
+        extras = {"evaluations": counter.done, **counter.reuse(), "weak_fill_share": weak}
+        yield Estimate(preview, extras, counter.done, counter.total, preview=True)
+        heatmap, _ = self.sweep(job, window, window, counter)
+        extras = {"evaluations": counter.done, **counter.reuse(), "weak_fill_share": weak}
+        yield Estimate(heatmap, extras, counter.done, counter.done, final=True)
+
+    def sweep_preview(self, job: Job, coarse: tuple[int, int]) -> Iterator[Estimate]:
+        """An overlapping sweep: the stride doubled first (window 16, stride 8: 197 of its 730 passes).
+
+        With the same window the preview's windows are a subset of the sweep's, and the counter keeps their
+        scores, so the preview costs no pass the map asked for would not make anyway.
         """
         window, stride = job.params["window"], job.params["stride"]
-        size = min(job.pixels.shape[:2])
-        if goes_coarse_to_fine(job.params, size):
-            yield from self.coarse_to_fine(job, window)
-            return
-        coarse = (min(max(window, 2 * stride), size), min(2 * stride, size))
         height, width = job.pixels.shape[:2]
         fine_passes = evaluations(width, height, window, stride) + 1
         coarse_passes = evaluations(width, height, *coarse) + 1
-        if fine_passes < PREVIEW_ABOVE or coarse == (window, stride) or coarse_passes * 3 > fine_passes:
-            heatmap, extras = self.compute(job)
-            yield Estimate(heatmap, extras, extras["evaluations"], extras["evaluations"], final=True)
-            return
         shared = coarse[0] == window  # same window: the preview's windows are among the fine sweep's
         counter = Counter(job, fine_passes if shared else coarse_passes + fine_passes)
         weak = weak_share(job)
@@ -115,7 +147,7 @@ class Occlusion(Explainer):
         weak = weak_share(job)
         drops = self.ablate(job, coarse, counter)  # each pixel: the change when its coarse square is greyed
         preview = drops / squares_within(coarse, fine)[coarse]
-        split = refined(coarse, drops, job.params["refine"])
+        split = self.split(job, coarse, counter)
         extras = {"evaluations": counter.done, **counter.reuse(), "weak_fill_share": weak, "refined_share": 0.0}
         if not split.any():
             yield Estimate(preview, extras, counter.done, counter.done, final=True)
@@ -129,15 +161,21 @@ class Occlusion(Explainer):
         extras = {**extras, "evaluations": counter.done, **counter.reuse(), "refined_share": float(split.mean())}
         yield Estimate(heatmap, extras, counter.done, counter.done, final=True)
 
+    def split(self, job: Job, coarse: np.ndarray, counter: Counter) -> np.ndarray:
+        """(H, W) mask of the coarse squares to split: those holding `refine` of the change of any watched class.
+
+        The watched classes (`explainers.watched`) are the same whatever class is asked, so another class splits
+        the same squares and needs no forward pass the first did not run. Their drops come from the images the
+        target's sweep has just scored: no pass of their own.
+        """
+        classes = watched.classes(job, raw_logits(job, job.pixels[None], counter)[0])
+        scores = lambda batch: torch.from_numpy(raw_logits(job, batch.numpy(), counter)[:, classes])  # noqa: E731
+        drops = ablation(job, coarse, scores, None)[..., 0].numpy()  # (classes, H, W): every score's drop
+        return np.logical_or.reduce([refined(coarse, d, job.params["refine"]) for d in drops])
+
     def ablate(self, job: Job, features: np.ndarray, counter: Counter) -> np.ndarray:
         """Captum's feature ablation: each pixel, the target's drop when its feature (an (H, W) id map) is greyed."""
-        x = torch.from_numpy(job.pixels.astype(np.float32))[None]
-        mask = torch.from_numpy(features.astype(np.int64))[None, :, :, None]  # the same feature in every channel
-        with single_torch_thread():
-            attribution = FeatureAblation(lambda batch: logits(job, batch, counter)).attribute(
-                x, target=job.target, baselines=float(GREY), feature_mask=mask, perturbations_per_eval=IMAGES_PER_CALL
-            )
-        return attribution[0, :, :, 0].numpy()
+        return ablation(job, features, lambda batch: logits(job, batch, counter), job.target)[0, :, :, 0].numpy()
 
     def sweep(self, job: Job, window: int, stride: int, counter: Counter) -> tuple[np.ndarray, int]:
         """Captum's occlusion map for one window and stride, and the passes it took."""
@@ -153,6 +191,31 @@ class Occlusion(Explainer):
                 perturbations_per_eval=IMAGES_PER_CALL,
             )
         return attribution[0].mean(dim=-1).numpy(), counter.done - before
+
+
+def ablation(
+    job: Job, features: np.ndarray, scores: Callable[[torch.Tensor], torch.Tensor], target: int | None
+) -> torch.Tensor:
+    """Captum's `FeatureAblation` of the pixels by features (an (H, W) id map, the same in every channel), greyed.
+
+    `target` None: the drop of every score `scores` gives per image, stacked first.
+    """
+    x = torch.from_numpy(job.pixels.astype(np.float32))[None]
+    mask = torch.from_numpy(features.astype(np.int64))[None, :, :, None]
+    with single_torch_thread():
+        return FeatureAblation(scores).attribute(
+            x, target=target, baselines=float(GREY), feature_mask=mask, perturbations_per_eval=IMAGES_PER_CALL
+        )
+
+
+def sweep_preview(params: Mapping[str, Any], size: int, width: int, height: int) -> tuple[int, int] | None:
+    """The window and stride of an overlapping sweep's preview (the stride doubled), or None where it saves little."""
+    window, stride = params["window"], params["stride"]
+    coarse = (min(max(window, 2 * stride), size), min(2 * stride, size))
+    fine_passes = evaluations(width, height, window, stride) + 1
+    if coarse == (window, stride) or (evaluations(width, height, *coarse) + 1) * 3 > fine_passes:
+        return None
+    return coarse
 
 
 def goes_coarse_to_fine(params: Mapping[str, Any], size: int) -> bool:

@@ -162,7 +162,7 @@ def test_a_stride_larger_than_the_window_is_refused_with_its_range(counting, pho
     assert message == "stride must be a whole number between 1 and 4 (the window); got 5"
     explainers.get("occlusion").resolve({"window": 1, "stride": 1}, INPUT_SIZE)  # the finest grid is allowed
     resolved = explainers.get("occlusion").resolve({"window": 1}, INPUT_SIZE)  # a stride left out follows it down
-    assert resolved == {"window": 1, "stride": 1, "refine": 0.8}
+    assert resolved == {"window": 1, "stride": 1, "refine": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_numpy_numbers_and_whole_floats_are_accepted_in_the_parameter_type():
     assert explainers.get("occlusion").resolve({"window": np.int64(4), "stride": 4.0}, INPUT_SIZE) == {
         "window": 4,
         "stride": 4,
-        "refine": 0.8,
+        "refine": 1.0,
     }
     noise = explainers.get("smoothgrad").resolve({"noise": np.float32(0.5), "samples": np.int32(3)})
     assert noise == {"noise": 0.5, "samples": 3} and type(noise["noise"]) is float and type(noise["samples"]) is int

@@ -17,7 +17,7 @@ def test_make_resolves_the_target_contrast_and_every_parameter(tiny_clf, photo):
     request = explainers.Request.make(tiny_clf, photo, "occlusion", target="dog", contrast=0, seed=4, window=4)
 
     assert (request.target, request.contrast, request.seed) == (1, 0, 4)
-    assert dict(request.params) == {"window": 4, "stride": 1, "refine": 0.8}  # defaults scaled to the 16-px input
+    assert dict(request.params) == {"window": 4, "stride": 1, "refine": 1.0}  # defaults scaled to the 16-px input
     with pytest.raises(TypeError):
         request.params["window"] = 8  # read-only: a request is a value
 
