@@ -113,7 +113,7 @@ SWITCHES = ("another class", "a contrast", "below the top 5")
 def target_switch_run(clf: models.Classifier, img: Any, first: dict[str, dict[str, Any]]) -> dict[str, dict]:
     """After the dashboard's maps of the top class (`first`): each perturbation method's map of the second class,
     of the top class rather than the second (a contrast), and of the 7th class (below the top 5 that LIME's
-    stopping rule and occlusion's split watch), with the forward passes they ran."""
+    `watch`='top 5' and occlusion's coarse-to-fine split watch), with the forward passes they ran."""
     top = [index for index, _, _ in clf.predict(img, k=7).top]
     out = {}
     for method in PERTURBATION:

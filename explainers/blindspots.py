@@ -73,6 +73,18 @@ def poor_fit(r2: float | None) -> list[str]:
     ]
 
 
+def unsettled(overlap: float | None, threshold: float, watch: str, stopped_early: bool) -> list[str]:
+    """A map whose own top 10% still moved when a rule watching other maps stopped early (LIME's `watch`)."""
+    if overlap is None or overlap >= threshold or not stopped_early:
+        return []
+    whose = "the top class's map" if watch == "top class" else "the maps it watches"
+    advice = " Set watch to 'top 5' to stop only when this map has settled too." if watch == "top class" else ""
+    return [
+        f"Not settled: LIME stopped adding samples when {whose} settled, and this map's own top 10% still moved "
+        f"(only {overlap:.0%} in common with the estimate before; settled is {threshold:.0%}).{advice}"
+    ]
+
+
 def completeness_gap(relative_gap: float | None) -> list[str]:
     if relative_gap is None or relative_gap <= LARGE_GAP:
         return []

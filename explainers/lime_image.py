@@ -13,7 +13,7 @@ from whylabel.explainers import blindspots, watched
 from whylabel.explainers.base import Explainer, Job, Param
 from whylabel.explainers.forward import Counter, raw_probabilities
 from whylabel.explainers.hide import fill_param, hidden_image, hide_segments
-from whylabel.explainers.progressive import Estimate, growing
+from whylabel.explainers.progressive import STABLE_OVERLAP, Estimate, growing, overlap
 from whylabel.explainers.registry import register
 from whylabel.explainers.superpixels import ALGORITHMS, segment
 
@@ -59,6 +59,14 @@ class Lime(Explainer):
             high=500,
         ),
         fill_param("blur"),
+        Param(
+            "watch",
+            "top class",
+            "Whose maps must settle before LIME stops adding samples: the top class's (any other class then costs "
+            "no new forward pass, and a map still moving when it stops says so) or the top 5 classes' and the one "
+            "asked (every map the prediction bars offer has settled; more samples).",
+            choices=tuple(watched.CHOICES),
+        ),
     )
 
     @classmethod
@@ -66,6 +74,9 @@ class Lime(Explainer):
         return [
             *blindspots.weak_fill(extras.get("weak_fill_share"), params["fill"]),
             *blindspots.poor_fit(extras.get("r2")),
+            *blindspots.unsettled(
+                extras.get("own_overlap"), STABLE_OVERLAP, params["watch"], extras["evaluations"] < params["samples"]
+            ),
         ]
 
     def compute(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
@@ -92,7 +103,9 @@ class Lime(Explainer):
         data[0, :] = 1
         distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
         counter, scores = Counter(job, p["samples"]), []
-        classes = watched.classes(job, raw_probabilities(job, job.pixels[None], counter)[0])  # the image: sample 0
+        image = raw_probabilities(job, job.pixels[None], counter)[0]  # sample 0: the image itself
+        classes = watched.classes(job, image, watched.CHOICES[p["watch"]])
+        own = watched.asked_is_watched(job, classes)  # the map asked for is among the watched: fitted once
 
         def fit(labels: np.ndarray, label: int, n: int) -> tuple[np.ndarray, float]:
             """lime's own surrogate for one column of `labels` over the first n samples: the map and its R²."""
@@ -104,14 +117,17 @@ class Lime(Explainer):
                 weights[feature] = weight
             return weights[segments], float(r2)
 
+        before = None
         for n in growing(FIRST_SAMPLES, p["samples"]):
             for start in range(sum(map(len, scores)), n, CHUNK):
                 rows = data[start : min(start + CHUNK, n)]
                 scores.append(raw_probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
             every = np.concatenate(scores)
             heatmap, r2 = fit(job.versus(every), job.target, n)
-            own = job.contrast is None  # the map of the target alone is among the watched: fitted once
             maps = np.stack([heatmap if own and c == job.target else fit(every, c, n)[0] for c in classes])
             extras = {"segments": segments, "r2": r2, "n_superpixels": n_features, "evaluations": n}
+            if not own and before is not None:  # the rule did not watch this map: how far it still moved
+                extras["own_overlap"] = overlap(before, heatmap)
             extras.update(weak_fill_share=weak, **counter.reuse())
             yield Estimate(heatmap, extras, n, p["samples"], final=n == p["samples"], watched=maps)
+            before = heatmap

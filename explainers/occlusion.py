@@ -168,7 +168,7 @@ class Occlusion(Explainer):
         the same squares and needs no forward pass the first did not run. Their drops come from the images the
         target's sweep has just scored: no pass of their own.
         """
-        classes = watched.classes(job, raw_logits(job, job.pixels[None], counter)[0])
+        classes = watched.classes(job, raw_logits(job, job.pixels[None], counter)[0], watched.WATCHED)
         scores = lambda batch: torch.from_numpy(raw_logits(job, batch.numpy(), counter)[:, classes])  # noqa: E731
         drops = ablation(job, coarse, scores, None)[..., 0].numpy()  # (classes, H, W): every score's drop
         return np.logical_or.reduce([refined(coarse, d, job.params["refine"]) for d in drops])

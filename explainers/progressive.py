@@ -71,7 +71,7 @@ class Stage:
         if self.converged and self.number == 1 and self.planned == self.evaluations:
             return f"computed in one go ({self.evaluations} evaluation{'' if self.evaluations == 1 else 's'})"
         if self.converged:
-            whose = f" in each of {self.watched} classes' maps" if self.watched else ""
+            whose = {0: "", 1: " of the top class's map"}.get(self.watched, f" of each of {self.watched} classes' maps")
             rule = "" if self.overlap is None else f"; top 10%{whose} stable at {self.overlap:.0%}"
             return f"converged: {self.evaluations} of at most {self.planned} evaluations{rule}"
         if self.number == 1:

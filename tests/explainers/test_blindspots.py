@@ -126,3 +126,14 @@ def test_warnings_reach_the_record(tiny_clf, noise_image) -> None:
     att = explainers.explain(tiny_clf, noise_image(16, 16), "saliency", target=1)
     marked = dataclasses.replace(att, warnings=["Blind spot: a test"])
     assert method_record(marked, {})["warnings"] == ["Blind spot: a test"]
+
+
+def test_a_map_the_stopping_rule_did_not_watch_warns_only_when_it_still_moved_and_the_rule_stopped_early():
+    from whylabel.explainers.blindspots import unsettled
+
+    (said,) = unsettled(0.55, 0.9, "top class", stopped_early=True)
+    assert "55%" in said and "90%" in said and "'top 5'" in said
+    assert unsettled(0.9, 0.9, "top class", True) == [] and unsettled(None, 0.9, "top class", True) == []
+    assert unsettled(0.55, 0.9, "top class", stopped_early=False) == []  # the whole budget spent: nothing to blame
+    (watching,) = unsettled(0.5, 0.9, "top 5", True)
+    assert "the maps it watches" in watching and "'top 5'" not in watching

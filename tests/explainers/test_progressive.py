@@ -42,7 +42,7 @@ def test_with_watched_maps_refinement_stops_when_every_one_of_them_is_stable():
 
     assert [stage.converged for _, stage in shown] == [False, False, True]  # the second map moved at 200
     assert shown[1][1].overlap == 0.0 and shown[2][1].overlap == pytest.approx(0.9)  # the least of the two
-    assert shown[2][1].watched == 2 and "in each of 2 classes' maps" in shown[2][1].label()
+    assert shown[2][1].watched == 2 and "of each of 2 classes' maps" in shown[2][1].label()
 
 
 def test_a_preview_never_counts_as_converged_and_the_last_estimate_always_does():

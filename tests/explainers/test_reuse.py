@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from whylabel import explainers, models
+from whylabel.explainers.progressive import STABLE_OVERLAP
 from whylabel.trust.faithfulness import random_baseline
 
 SIZE = 20
@@ -53,7 +54,10 @@ def test_another_target_or_contrast_runs_no_new_forward_pass(tiny, noise_image, 
 
 
 EIGHT = tuple(f"class {k}" for k in range(8))
-WATCHING = [("occlusion", {"window": 2, "stride": 2, "refine": 0.5}), ("lime", {"samples": 600, "n_segments": 12})]
+WATCHING = [
+    ("occlusion", {"window": 2, "stride": 2, "refine": 0.5}),
+    ("lime", {"samples": 600, "n_segments": 12, "watch": "top 5"}),
+]
 
 
 @pytest.mark.parametrize(("method", "params"), WATCHING)
@@ -80,6 +84,29 @@ def test_a_refinement_that_watches_the_top_five_costs_them_nothing_and_a_class_b
         if target in ranked[:5]:
             assert ran == 0 < att.stage.reused, (target, contrast)
     assert method == "occlusion" or att.stage.watched == 6  # the class ranked 7th is watched too
+
+
+def test_lime_watching_the_top_class_costs_any_other_class_nothing_and_says_when_its_map_had_not_settled(
+    tiny, noise_image
+):
+    counting = tiny.Counting(tiny.TinyConv(n_classes=len(EIGHT), seed=3))
+    clf = models.from_module(counting, EIGHT, SIZE, crop=1.0, backend="torch")
+    img = noise_image(SIZE, SIZE, seed=7)
+    params = {"samples": 600, "n_segments": 12}  # watch: the top class (the default)
+    ranked = [index for index, _, _ in clf.predict(img, k=len(EIGHT)).top]
+    first = explainers.explain(clf, img, "lime", target=ranked[0], **params)
+    assert first.stage.watched == 1 and first.stage.evaluations < 600 and "own_overlap" not in first.extras
+
+    for target, contrast in [(ranked[k], None) for k in range(1, 8)] + [(ranked[0], ranked[1]), (ranked[5], 0)]:
+        before = counting.images
+        att = explainers.explain(clf, img, "lime", target=target, contrast=contrast, **params)
+        assert counting.images == before and att.stage.ran == 0, (target, contrast)  # any class, any contrast
+        assert att.stage.evaluations == first.stage.evaluations  # stopped where the top class's map settled
+        moved = att.extras["own_overlap"] < STABLE_OVERLAP
+        assert any("Not settled" in w for w in att.warnings) == moved, (target, att.extras["own_overlap"])
+        fresh = models.from_module(clf.module, EIGHT, SIZE, crop=1.0, backend="torch", batch_size=4)
+        alone = explainers.explain(fresh, img, "lime", target=target, contrast=contrast, **params)
+        np.testing.assert_allclose(att.heatmap, alone.heatmap, rtol=1e-5, atol=1e-7)
 
 
 def test_shap_reuses_what_its_search_for_another_class_shares_and_gives_the_fresh_map(tiny, noise_image):
