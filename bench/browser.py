@@ -213,7 +213,8 @@ def measure(names: list[str], folder: Path, screenshot: Path | None = None) -> d
 
 def api_view(clf: models.Classifier, img: Image.Image) -> dict[str, float]:
     """The page's work for one image through the API: the prediction, the default maps (saliency first), the
-    random baseline, every map's scores and the agreement matrix; seconds to the first map, the maps, the end."""
+    random baseline, every map's scores, the agreement matrix and the what-if view's superpixels and top 5;
+    seconds to the first map, the maps, the end."""
     clf.memory.clear()
     start = time.perf_counter()
     target = clf.predict(img, k=5).top[0][0]
@@ -225,6 +226,8 @@ def api_view(clf: models.Classifier, img: Image.Image) -> dict[str, float]:
     for att in atts:
         trust.evaluate(att, baseline=baseline)
     trust.agreement([att.heatmap for att in atts])
+    pixels = clf.input_image(img)
+    clf.predict_view(explainers.whatif.edited_view(pixels, explainers.whatif.superpixels(pixels), ()))
     return {
         "first_panel_seconds": marks[0],
         "all_maps_seconds": marks[-1],
