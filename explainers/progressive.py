@@ -70,8 +70,11 @@ class Stage:
     def stage_label(self) -> str:
         if self.converged and self.number == 1 and self.planned == self.evaluations:
             return f"computed in one go ({self.evaluations} evaluation{'' if self.evaluations == 1 else 's'})"
+        whose = {0: "", 1: " of the top class's map"}.get(self.watched, f" of each of {self.watched} classes' maps")
+        if self.converged and self.overlap is not None and self.overlap < STABLE_OVERLAP:  # the budget ran out
+            moved = f"top 10%{whose} still moving ({self.overlap:.0%} in common with the estimate before)"
+            return f"whole budget spent: {self.evaluations} evaluations; {moved}"
         if self.converged:
-            whose = {0: "", 1: " of the top class's map"}.get(self.watched, f" of each of {self.watched} classes' maps")
             rule = "" if self.overlap is None else f"; top 10%{whose} stable at {self.overlap:.0%}"
             return f"converged: {self.evaluations} of at most {self.planned} evaluations{rule}"
         if self.number == 1:

@@ -42,7 +42,16 @@ def test_with_watched_maps_refinement_stops_when_every_one_of_them_is_stable():
 
     assert [stage.converged for _, stage in shown] == [False, False, True]  # the second map moved at 200
     assert shown[1][1].overlap == 0.0 and shown[2][1].overlap == pytest.approx(0.9)  # the least of the two
-    assert shown[2][1].watched == 2 and "of each of 2 classes' maps" in shown[2][1].label()
+    assert shown[2][1].watched == 2 and "of each of 2 classes' maps stable at 90%" in shown[2][1].label()
+
+
+def test_a_map_that_ran_out_of_budget_still_moving_is_not_called_stable():
+    a, b = list(range(10)), [*range(5), *range(50, 55)]
+    _, (_, last) = converge(iter([estimate(a, 100), estimate(b, 200, final=True)]))
+
+    assert last.converged and last.overlap == pytest.approx(0.5)
+    moved = "top 10% still moving (50% in common with the estimate before)"
+    assert last.label() == f"whole budget spent: 200 evaluations; {moved}"
 
 
 def test_a_preview_never_counts_as_converged_and_the_last_estimate_always_does():
