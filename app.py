@@ -5,7 +5,8 @@ Two pages: "Explain an image" (`ui/single.py`, the page at the root URL) and "Au
 
 import streamlit as st
 
-from whylabel.ui import audit, single
+from whylabel.ui import audit, look, single
 
 st.set_page_config(page_title="whylabel", page_icon="🔎", layout="wide")
+look.still()
 st.navigation([single.as_page(), audit.as_page()]).run()

@@ -167,6 +167,13 @@ def test_default_view_in_browser(page: Page, tmp_path: Path) -> None:
     assert caption_target(captions[0]) in CAT_CLASSES, captions
     assert_target_box_shows_top1(page, caption_target(captions[0]))
     screenshot(page, tmp_path / "default-view.png")
+    # no CSS transitions (ui/look.py): a stale element dims at once instead of fading, frame by frame; Streamlit
+    # gives these (charts, expanders, the sidebar) transitions of 0.15-0.3 s of their own
+    durations = page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] *, [data-testid=stExpander] *, "
+        "[data-testid=stSidebar]')].map(e => getComputedStyle(e).transitionDuration)"
+    )
+    assert len(durations) > 50 and set(durations) == {"0s"}, set(durations)
 
 
 def test_upload_in_browser(page: Page, tmp_path: Path) -> None:
