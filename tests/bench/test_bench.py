@@ -96,3 +96,19 @@ def test_the_default_is_the_cheapest_budget_that_finds_the_evidence_and_deletes_
                                               for r in rows], "notebook_deletion_auc": notebook,
                                      "default": {"samples": 1000}}})  # fmt: skip
     assert "| lime | samples 1000 **(default)** | 0.76 / 0.76 | 0.305 (0.300) | - |" in table
+
+
+def test_the_browser_bench_compares_each_photo_with_itself():
+    from bench import browser
+
+    runs = lambda *seconds: [dict.fromkeys(browser.MARKS, s) for s in seconds]  # noqa: E731
+    page = {"runs": runs(2.0, 9.0, 3.3), "launch_seconds": 20.0, "launch_again_seconds": 8.0}
+    api = {"runs": runs(1.0, 6.0, 1.5), "launch_seconds": 10.0}
+
+    result = browser.summary(page, api)
+
+    mark = result["medians"]["all_panels_seconds"]
+    assert mark["ratios"] == pytest.approx([2.0, 1.5, 2.2]) and mark["ratio"] == 2.0  # paired, then the median
+    assert (mark["browser"], mark["api"]) == (3.3, 1.5)  # whose ratio, 2.2, compares two different photos
+    assert result["launch_seconds"]["ratio"] == 2.0
+    assert "| whole view | 3.30 | 1.50 | 2.00x | 1.50-2.20x |" in browser.text(result)
