@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -97,37 +98,58 @@ class Lime(Explainer):
         segments = segment(np.asarray(job.pixels), p["segmentation"], p["n_segments"], job.seed)
         hidden = hidden_image(job.pixels, p["fill"], segments)
         weak = blindspots.weak_share(job.pixels, hidden, segments)
-        lime = lime_image.LimeImageExplainer(random_state=job.seed)  # its generator, surrogate and selection
-        n_features = int(segments.max()) + 1
-        data = lime.random_state.randint(0, 2, p["samples"] * n_features).reshape((p["samples"], n_features))
-        data[0, :] = 1
-        distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
+        surrogate = Surrogate.draw(segments, p["samples"], p["features"], job.seed)
         counter, scores = Counter(job, p["samples"]), []
         image = raw_probabilities(job, job.pixels[None], counter)[0]  # sample 0: the image itself
         classes = watched.classes(job, image, watched.CHOICES[p["watch"]])
         own = watched.asked_is_watched(job, classes)  # the map asked for is among the watched: fitted once
-
-        def fit(labels: np.ndarray, label: int, n: int) -> tuple[np.ndarray, float]:
-            """lime's own surrogate for one column of `labels` over the first n samples: the map and its R²."""
-            _, local, r2, _ = lime.base.explain_instance_with_data(
-                data[:n], labels, distances[:n], label, min(p["features"], n_features), lime.feature_selection
-            )
-            weights = np.zeros(n_features)
-            for feature, weight in local:
-                weights[feature] = weight
-            return weights[segments], float(r2)
-
         before = None
         for n in growing(FIRST_SAMPLES, p["samples"]):
             for start in range(sum(map(len, scores)), n, CHUNK):
-                rows = data[start : min(start + CHUNK, n)]
+                rows = surrogate.data[start : min(start + CHUNK, n)]
                 scores.append(raw_probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
             every = np.concatenate(scores)
-            heatmap, r2 = fit(job.versus(every), job.target, n)
-            maps = np.stack([heatmap if own and c == job.target else fit(every, c, n)[0] for c in classes])
-            extras = {"segments": segments, "r2": r2, "n_superpixels": n_features, "evaluations": n}
+            heatmap, r2 = surrogate.fit(job.versus(every), job.target, n)
+            maps = np.stack([heatmap if own and c == job.target else surrogate.fit(every, c, n)[0] for c in classes])
+            extras = {"segments": segments, "r2": r2, "n_superpixels": surrogate.n_features, "evaluations": n}
             if not own and before is not None:  # the rule did not watch this map: how far it still moved
                 extras["own_overlap"] = overlap(before, heatmap)
             extras.update(weak_fill_share=weak, **counter.reuse())
             yield Estimate(heatmap, extras, n, p["samples"], final=n == p["samples"], watched=maps)
             before = heatmap
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """lime's samples for the whole budget and its surrogate, fitted to the first n of them for any class."""
+
+    lime: lime_image.LimeImageExplainer
+    segments: np.ndarray
+    data: np.ndarray
+    """(samples, superpixels) 0/1: which superpixels each sample shows (the first shows them all)."""
+    distances: np.ndarray
+    features: int
+
+    @classmethod
+    def draw(cls, segments: np.ndarray, samples: int, features: int, seed: int) -> Surrogate:
+        """lime's own draw: the same random numbers from the same generator as `explain_instance`."""
+        lime = lime_image.LimeImageExplainer(random_state=seed)  # its generator, surrogate and selection
+        n_features = int(segments.max()) + 1
+        data = lime.random_state.randint(0, 2, samples * n_features).reshape((samples, n_features))
+        data[0, :] = 1
+        distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
+        return cls(lime, segments, data, distances, min(features, n_features))
+
+    @property
+    def n_features(self) -> int:
+        return self.data.shape[1]
+
+    def fit(self, labels: np.ndarray, label: int, n: int) -> tuple[np.ndarray, float]:
+        """lime's own surrogate for column `label` of `labels` over the first n samples: the map and its R²."""
+        _, local, r2, _ = self.lime.base.explain_instance_with_data(
+            self.data[:n], labels, self.distances[:n], label, self.features, self.lime.feature_selection
+        )
+        weights = np.zeros(self.n_features)
+        for feature, weight in local:
+            weights[feature] = weight
+        return weights[self.segments], float(r2)
