@@ -46,7 +46,7 @@ def probabilities(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:
 
     With a contrast class, each column less the contrast's: column `target` is p(target) - p(contrast).
     """
-    return counted(counter, np.asarray(images), lambda x: job.versus(softmax(x).astype(np.float64)))
+    return job.versus(raw_probabilities(job, images, counter))
 
 
 def raw_logits(job: Job, images: np.ndarray, counter: Counter) -> np.ndarray:

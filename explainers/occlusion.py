@@ -86,7 +86,7 @@ class Occlusion(Explainer):
             yield from self.coarse_to_fine(job, window)
         elif stride == window and passes >= TILING_PREVIEW_ABOVE and min(height, width) >= 2 * window:
             yield from self.tiling_preview(job, window)
-        elif passes >= PREVIEW_ABOVE and (coarse := sweep_preview(job.params, min(height, width), width, height)):
+        elif passes >= PREVIEW_ABOVE and (coarse := sweep_preview(job.params, width, height)):
             yield from self.sweep_preview(job, coarse)
         else:
             heatmap, extras = self.compute(job)
@@ -208,9 +208,9 @@ def ablation(
         )
 
 
-def sweep_preview(params: Mapping[str, Any], size: int, width: int, height: int) -> tuple[int, int] | None:
+def sweep_preview(params: Mapping[str, Any], width: int, height: int) -> tuple[int, int] | None:
     """The window and stride of an overlapping sweep's preview (the stride doubled), or None where it saves little."""
-    window, stride = params["window"], params["stride"]
+    window, stride, size = params["window"], params["stride"], min(width, height)
     coarse = (min(max(window, 2 * stride), size), min(2 * stride, size))
     fine_passes = evaluations(width, height, window, stride) + 1
     if coarse == (window, stride) or (evaluations(width, height, *coarse) + 1) * 3 > fine_passes:

@@ -21,7 +21,7 @@ CHOICES = {"top class": 1, "top 5": WATCHED}
 """A method's `watch` parameter: how many of the top classes' maps its rule watches."""
 
 
-def classes(job: Job, logits: np.ndarray, top: int = WATCHED) -> list[int]:
+def classes(job: Job, logits: np.ndarray, top: int) -> list[int]:
     """The classes watched for `job`: the `top` of the image's `logits` (ties by index); with more than one, the
     target and the contrast too where they are not among them."""
     ranked = [int(c) for c in np.argsort(-np.asarray(logits), kind="stable")[:top]]
