@@ -451,8 +451,10 @@ def test_the_audit_page_in_browser_flags_the_marked_sevens(page: Page, server: s
     assert all("top-left corner" in text and "'7'" in text for text in flagged.all_inner_texts())
     summary = page.get_by_role("heading", name=re.compile(r"^1,000 images, 10 classes, \d+ clusters, \d+ flagged$"))
     expect(summary).to_be_visible()
+    # The flagged clusters' maps and their members' thumbnails, drawn. Streamlit loads its image component lazily
+    # (a separate script chunk), so the images may arrive after the run has finished: wait for the twelfth.
     shown = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
-    assert shown.count() >= 12  # the flagged clusters' maps and their members' thumbnails, drawn
+    shown.nth(11).wait_for(state="attached", timeout=30_000)
     wait_drawn(page, shown, 12, 30_000)
     page.screenshot(path=str(tmp_path / "audit.png"), full_page=False)
     shutil.copyfile(tmp_path / "audit.png", Path("/tmp/whylabel-audit-screenshot.png"))
