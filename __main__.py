@@ -2,6 +2,6 @@
 
 import sys
 
-from whylabel.evidence.cli import main
+from whylabel.cli import main
 
 sys.exit(main())

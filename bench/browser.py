@@ -1,6 +1,6 @@
 """What a person waits for: the dashboard in Debian's Chromium, against the same work through the Python API.
 
-Starts `streamlit run app.py` with an empty result store (`evidence.results`), opens it in headless Chromium
+Starts `streamlit run app.py` with an empty result store (`store.results`), opens it in headless Chromium
 (Playwright) and times, from the server's launch, until the default view is complete (every map, score and the
 agreement matrix). Then it switches to Upload and uploads gallery photos one at a time. For each it times, from
 handing the file to the page, until the saliency panel shows the new image's map (the prediction is drawn
@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from whylabel import explainers, models, trust
+from whylabel import explainers, models, trust, whatif
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
@@ -227,7 +227,7 @@ def api_view(clf: models.Classifier, img: Image.Image) -> dict[str, float]:
         trust.evaluate(att, baseline=baseline)
     trust.agreement([att.heatmap for att in atts])
     pixels = clf.input_image(img)
-    clf.predict_view(explainers.whatif.edited_view(pixels, explainers.whatif.superpixels(pixels), ()))
+    clf.predict_view(whatif.edited_view(pixels, whatif.superpixels(pixels), ()))
     return {
         "first_panel_seconds": marks[0],
         "all_maps_seconds": marks[-1],

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from bench import defaults, notebook, worker_cost
-from whylabel import explainers, models, render
+from whylabel import explainers, models, render, whatif
 from whylabel.models import engine
 from whylabel.trust.faithfulness import curve, random_map
 
@@ -142,7 +142,7 @@ def fixed_budget_run(clf: models.Classifier, img: Any, target: int) -> dict[str,
     return out
 
 
-WHATIF = {"counterfactual": explainers.counterfactual, "sufficient": explainers.sufficient}
+WHATIF = {"counterfactual": whatif.counterfactual, "sufficient": whatif.sufficient}
 
 
 def whatif_run(clf: models.Classifier, img: Any) -> dict[str, dict[str, float]]:

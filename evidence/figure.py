@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # no display: this runs in servers, CLIs and Ray workers
 import matplotlib.pyplot as plt
 from matplotlib.colors import LinearSegmentedColormap
 
-from whylabel import explainers
+from whylabel import explainers, whatif
 from whylabel.evidence.record import Evidence
 from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, colour_range, with_boundaries
 
@@ -88,7 +88,7 @@ def figure_png(evidence: Evidence) -> bytes:
     return buffer.getvalue()
 
 
-def edit_title(evidence: Evidence, edit: explainers.Edit) -> str:
+def edit_title(evidence: Evidence, edit: whatif.Edit) -> str:
     """What the edited view shows, in two short lines."""
     labels, n = evidence.clf.labels, len(edit.changed)
     if not edit.found:

@@ -7,7 +7,6 @@ import hashlib
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -15,14 +14,15 @@ import torch
 from PIL import Image
 
 from whylabel import explainers, models, trust
-from whylabel.evidence import results
+from whylabel.explainers import kept
 from whylabel.explainers.explain import check_seed, resolve_contrast
-from whylabel.models.engine_store import state_dict_sha256
-from whylabel.models.remote import is_remote
+from whylabel.models.identity import weights_sha256
 from whylabel.render import Display
+from whylabel.store.environment import environment
+from whylabel.trust import kept as kept_scores
+from whylabel.whatif import Edit, counterfactual, sufficient
 
 RECORD_FORMAT = 1
-PACKAGES = ("whylabel", "torch", "captum", "lime", "shap", "numpy", "onnxruntime", "scikit-image", "pillow")
 SCORES = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc")
 RANGES = ("random_deletion_range", "random_insertion_range")
 
@@ -48,13 +48,14 @@ class Evidence:
     """Methods that could not be computed, with the reason."""
     display: Display = field(default_factory=Display)
     """How the maps were drawn on screen: the figure uses the same scale, clipping percentile and opacity."""
-    edits: list[explainers.Edit] = field(default_factory=list)
-    """What-if sets (`explainers.counterfactual`, `explainers.sufficient`) where they were searched."""
+    edits: list[Edit] = field(default_factory=list)
+    """What-if sets (`whylabel.whatif`) where they were searched."""
 
     def record(self) -> dict[str, Any]:
         return {
             "record_format": RECORD_FORMAT,
             "versions": versions(),
+            "code_sha256": environment()["code_sha256"],
             "runtime": runtime(),
             "model": model_record(self.clf),
             "image": image_record(self),
@@ -90,7 +91,7 @@ def collect(
 ) -> Evidence:
     """Explain `image` with each method and score every map; a method that fails is recorded, not raised.
 
-    With `keep`, maps and scores are read from and written to the result store (`evidence.results`), which
+    With `keep`, maps and scores are read from and written to the result store (`store.results`), which
     the page shares; without it, every one is computed anew and nothing is kept. With `whatif`, the
     counterfactual and sufficient sets of the top-1 class are searched too (defaults; a failure is recorded).
 
@@ -112,16 +113,16 @@ def collect(
             request = explainers.Request.make(
                 clf, image, method, target=index, seed=seed, contrast=versus, **(params or {}).get(method, {})
             )
-            att = results.attribution(request, keep=keep)
+            att = kept.attribution(request, keep=keep)
         except ValueError as err:  # refused for this model or these parameters: say so, go on with the others
             evidence.failures[method] = str(err)
             continue
         evidence.attributions.append(att)
         if score:
-            baseline = baseline or results.baseline(att, keep)  # one set of random maps for every method
-            evidence.scores[method] = results.scores(att, baseline, keep)
+            baseline = baseline or kept_scores.baseline(att, keep)  # one set of random maps for every method
+            evidence.scores[method] = kept_scores.scores(att, baseline, keep)
     if whatif:
-        for search in (explainers.counterfactual, explainers.sufficient):
+        for search in (counterfactual, sufficient):
             try:
                 evidence.edits.append(search(clf, image, seed=seed))
             except ValueError as err:
@@ -129,7 +130,7 @@ def collect(
     return evidence
 
 
-def edit_record(evidence: Evidence, edit: explainers.Edit) -> dict[str, Any]:
+def edit_record(evidence: Evidence, edit: Edit) -> dict[str, Any]:
     """A what-if set as JSON: which superpixels, the classes before and after, and what the search cost."""
     return {
         "kind": edit.kind,
@@ -163,29 +164,17 @@ def heatmap_sha256(heatmap: np.ndarray) -> str:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
+    """whylabel's, Python's and every library's version, from the one `environment()` the result store's key
+    uses too ("not installed" where a library is missing)."""
+    env = environment()
+    libraries = {name: found or "not installed" for name, found in env["libraries"].items()}
+    return {"python": env["python"], "whylabel": env["whylabel"], **libraries}
 
 
 def runtime() -> dict[str, Any]:
     """What else decides the maps' last bits: gradient maps depend on torch's thread count (the order of
     its sums), so a map reproduces byte for byte with the same versions, CPU type and thread count."""
     return {"torch_threads": torch.get_num_threads(), "machine": platform.machine(), "system": platform.system()}
-
-
-def weights_sha256(clf: models.Classifier) -> tuple[str, str]:
-    """The sha256 of the weights file when there is one, else of every tensor in the state_dict, in order."""
-    if clf.weights_path is not None:
-        with open(clf.weights_path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest(), "file"
-    if is_remote(clf):
-        return clf.weights  # type: ignore[attr-defined]  # computed in the model's worker
-    return state_dict_sha256(clf.module), "state_dict (float32, in order)"
 
 
 def model_record(clf: models.Classifier) -> dict[str, Any]:
@@ -276,7 +265,7 @@ def colour_scale(display: Display) -> str:
 
 HISTORY = ("reused", "ran", "kept")
 """Extras that say what this process had computed before (another class's maps, a map kept on disk by
-`evidence.results`), not what the map is: left out,
+`store.results`), not what the map is: left out,
 so the same request gives the same record in any process (a Ray worker's, a fresh CLI's)."""
 
 

@@ -6,32 +6,28 @@ How far a map can be trusted is `whylabel.trust`'s job; drawing it is `whylabel.
 """
 
 # isort: off
-from whylabel.explainers import saliency, occlusion, lime_image, shap_image  # noqa: F401  (registers the methods)
-from whylabel.explainers import integrated_gradients, smoothgrad, gradcam, guided_backprop  # noqa: F401
+from whylabel.explainers.methods import saliency, occlusion, lime_image, shap_image  # noqa: F401  (registers the methods)
+from whylabel.explainers.methods import integrated_gradients, smoothgrad, gradcam, guided_backprop  # noqa: F401
 
 # isort: on
 from whylabel.explainers.base import Attribution, Explainer, Param
 from whylabel.explainers.explain import Request, explain, run, stages
 from whylabel.explainers.registry import available, get, register
 from whylabel.explainers.warm import warm_up
-from whylabel.explainers.whatif import Edit, counterfactual, sufficient
 from whylabel.models import worker
 
 worker.PLUGINS.append("whylabel.explainers")  # a user's model's worker runs the gradient methods itself
 
 __all__ = [
     "Attribution",
-    "Edit",
     "Explainer",
     "Param",
     "Request",
     "available",
-    "counterfactual",
     "explain",
     "get",
     "register",
     "run",
     "stages",
-    "sufficient",
     "warm_up",
 ]

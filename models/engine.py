@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from whylabel.models import engine_store
 from whylabel.models.locks import module_lock
+from whylabel.store import engines as engine_store
 
 if TYPE_CHECKING:
     from whylabel.models.classifier import Classifier

@@ -18,8 +18,8 @@ import torch
 
 from whylabel.models.classifier import Classifier
 from whylabel.models.engine import Engine
-from whylabel.models.engine_store import state_dict_sha256
 from whylabel.models.worker import STATE, Worker, WorkerError, operation
+from whylabel.store.engines import state_dict_sha256
 
 KEEP_COPIES = 8
 """Models derived in a worker (randomised copies for the sanity check) kept besides the user's own."""

@@ -69,7 +69,7 @@ def caption(att: Attribution) -> str:
             f"score: {att.score} of the target minus that of {att.contrast_label}",
         ]
     parts += [params] if params else []
-    kept = att.extras.get("kept") is True  # read back from `evidence.results`: computed by an earlier run
+    kept = att.extras.get("kept") is True  # read back from `store.results`: computed by an earlier run
     parts += [
         f"seed {att.params['seed']}",
         f"{att.seconds:.2f} s" + (" when first computed, kept on disk" if kept else ""),

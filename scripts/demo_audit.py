@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from whylabel import audit
 from whylabel.audit import demo
-from whylabel.evidence.audit_command import write
+from whylabel.cli.audit import write
 from whylabel.models.marked import Mark
 
 

@@ -25,7 +25,7 @@ if ROOT not in sys.path:
 # The engine cache of this run only, shared with the servers and CLIs the tests start: tests neither read nor
 # fill the user's ~/.cache/whylabel. Tests of the cache itself point it at their own folders.
 os.environ["WHYLABEL_CACHE"] = tempfile.mkdtemp(prefix="whylabel-test-cache-")
-# No result store (`evidence.results`): a test that computes a map twice, or in a fresh process, must compute it,
+# No result store (`store.results`): a test that computes a map twice, or in a fresh process, must compute it,
 # not read the first back. Tests of the store give it a folder of their own.
 os.environ["WHYLABEL_RESULTS"] = "off"
 

@@ -75,11 +75,12 @@ def test_the_wheel_installs_one_top_level_name_with_its_assets(wheel):
     assert tops == {"whylabel", wheel.name.split("-py")[0] + ".dist-info"}, tops
     for needed in ("app.py", "__main__.py", ".streamlit/config.toml", "assets/mnist_cnn.pt", "assets/mnist_cnn.json",
                    "models/__init__.py", "explainers/__init__.py", "trust/__init__.py", "render/__init__.py",
-                   "evidence/runner.py", "ui/launch.py"):  # fmt: skip
+                   "cli/runner.py", "store/results.py", "whatif/search.py", "explainers/methods/lime_image.py",
+                   "ui/launch.py"):  # fmt: skip
         assert f"whylabel/{needed}" in names, needed
     assert not [n for n in names if n.split("/")[1] in ("bench", "tests", "scripts") or n.endswith("screenshot.png")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "whylabel = whylabel.evidence.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "whylabel = whylabel.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 INSTALLED_USE = """

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 import streamlit as st
 from PIL import Image
 
-from whylabel import explainers, models
-from whylabel.evidence import results
+from whylabel import explainers, models, whatif
+from whylabel.explainers import kept
 from whylabel.explainers.base import Progress
+from whylabel.trust import kept as kept_scores
 from whylabel.ui import runs
 
 MAX_ATTRIBUTIONS = 512
@@ -71,7 +72,7 @@ def warm_up() -> threading.Thread:
 @st.cache_data(show_spinner=False, max_entries=64)
 def superpixels(model_name: str, image_key: str, _pixels: Any) -> Any:
     """The what-if superpixels of an image's model view, cut once per image rather than on every page run."""
-    return explainers.whatif.superpixels(_pixels)
+    return whatif.superpixels(_pixels)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -130,7 +131,7 @@ def attribution(
     on_stage: Callable[[explainers.Attribution], None] | None = None,
 ) -> explainers.Attribution:
     """The converged attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)
-    in memory, and on disk (`evidence.results`) for later server starts, other servers and the command line.
+    in memory, and on disk (`store.results`) for later server starts, other servers and the command line.
 
     While it is computed, `on_stage` sees each estimate on the way; a cached one has none to show.
     """
@@ -140,7 +141,7 @@ def attribution(
             request = explainers.Request.make(
                 clf, image, key.method, target=key.target, contrast=key.contrast, seed=key.seed, **dict(key.params)
             )
-            att = results.attribution(request, progress, on_stage)
+            att = kept.attribution(request, progress, on_stage)
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
         return att
 
@@ -160,5 +161,5 @@ def faithfulness(key: Key, att: explainers.Attribution) -> dict:
     baseline, cached on those, serves every panel of the image (and every session asking the same).
     """
     baseline_key = ("random baseline", key.model, key.image, key.target, key.contrast)
-    baseline = attribution_store().get_or_compute(baseline_key, lambda: results.baseline(att))
-    return attribution_store().get_or_compute(("faithfulness", *key), lambda: results.scores(att, baseline))
+    baseline = attribution_store().get_or_compute(baseline_key, lambda: kept_scores.baseline(att))
+    return attribution_store().get_or_compute(("faithfulness", *key), lambda: kept_scores.scores(att, baseline))

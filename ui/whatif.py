@@ -1,5 +1,5 @@
 """The page's "What if?" section: the fewest superpixels whose hiding changes the label, and the fewest that
-alone keep it (`explainers.counterfactual`, `explainers.sufficient`), searched when asked."""
+alone keep it (`whatif.counterfactual`, `whatif.sufficient`), searched when asked."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from typing import Any
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from whylabel import explainers, models, render
-from whylabel.explainers import whatif
+from whylabel import models, render, whatif
 from whylabel.render.scale import outlined
 from whylabel.ui import cache, checks, runs
 from whylabel.ui.controls import Picked
 
 SEARCHES = {
-    "counterfactual": ("Hidden, these change the label", explainers.counterfactual),
-    "sufficient": ("Alone, these keep the label", explainers.sufficient),
+    "counterfactual": ("Hidden, these change the label", whatif.counterfactual),
+    "sufficient": ("Alone, these keep the label", whatif.sufficient),
 }
 
 
@@ -105,7 +104,7 @@ def store_key(kind: str, clf: models.Classifier, picked: Picked) -> tuple:
     return ("whatif", kind, clf.name, picked.key)
 
 
-def show(clf: models.Classifier, title: str, edit: explainers.Edit) -> None:
+def show(clf: models.Classifier, title: str, edit: whatif.Edit) -> None:
     st.markdown(f"*{title}*")
     st.image(edit.pixels, width=220, caption=f"{len(edit.changed)} of {edit.segments.max() + 1} superpixels")
     if edit.found:

@@ -749,7 +749,7 @@ def test_a_map_states_its_blind_spots_on_its_panel(mnist_app: AppTest) -> None:
 
 
 def test_maps_kept_on_disk_are_read_back_by_a_fresh_server(monkeypatch, tmp_path, computed) -> None:
-    """The result store (`evidence.results`): a server that starts again shows the kept maps, computing none."""
+    """The result store (`store.results`): a server that starts again shows the kept maps, computing none."""
     from whylabel.ui import cache
 
     monkeypatch.setenv("WHYLABEL_RESULTS", str(tmp_path))
@@ -826,8 +826,7 @@ def click_on(at: AppTest, x: int, y: int, when: int) -> None:
 
 
 def test_clicking_a_superpixel_hides_it_and_the_prediction_follows_reset_restores_it(mnist_app: AppTest) -> None:
-    from whylabel import models
-    from whylabel.explainers import whatif
+    from whylabel import models, whatif
 
     at = mnist_app
     clf = models.load("mnist_cnn")
@@ -857,8 +856,7 @@ def test_clicking_a_superpixel_hides_it_and_the_prediction_follows_reset_restore
 
 
 def test_the_edited_image_goes_to_the_panels_when_asked(mnist_app: AppTest) -> None:
-    from whylabel import models
-    from whylabel.explainers import whatif
+    from whylabel import models, whatif
 
     at = mnist_app
     clf = models.load("mnist_cnn")

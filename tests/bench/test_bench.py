@@ -10,8 +10,8 @@ from bench import defaults
 from bench import run as bench
 from whylabel import explainers
 from whylabel.explainers.forward import IMAGES_PER_CALL
-from whylabel.explainers.lime_image import FIRST_SAMPLES
-from whylabel.explainers.occlusion import evaluations
+from whylabel.explainers.methods.lime_image import FIRST_SAMPLES
+from whylabel.explainers.methods.occlusion import evaluations
 from whylabel.explainers.progressive import growing
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whylabel import evidence, explainers, models, render, trust
+from whylabel import evidence, models, render, trust, whatif
 from whylabel.evidence.bundle import heatmaps_npz
 from whylabel.evidence.figure import figure_png
 from whylabel.render import Display
@@ -285,7 +285,7 @@ def test_the_what_if_sets_go_into_the_record_the_maps_file_and_the_figure(mnist,
     record = found.record()
     assert [entry["kind"] for entry in record["whatif"]] == ["counterfactual", "sufficient"]
     assert plain.record()["whatif"] == []
-    for entry, search in zip(record["whatif"], (explainers.counterfactual, explainers.sufficient), strict=True):
+    for entry, search in zip(record["whatif"], (whatif.counterfactual, whatif.sufficient), strict=True):
         direct = search(mnist, image)  # the same search with the same defaults and seed
         assert entry["superpixels"] == list(direct.changed) and entry["found"] == direct.found
         top = mnist.predict(image).top[0]

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from whylabel import explainers, models
-from whylabel.explainers.occlusion import evaluations
+from whylabel.explainers.methods.occlusion import evaluations
 
 # --- saliency --------------------------------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ def test_our_lime_gives_lime_images_own_explanation(
 def test_shap_masker_reuses_shaps_own_partition_tree():
     import shap
 
-    from whylabel.explainers.shap_image import ImageMasker
+    from whylabel.explainers.methods.shap_image import ImageMasker
 
     shape = (12, 10, 3)
     ours = ImageMasker(np.zeros(shape), shape)
@@ -236,7 +236,7 @@ def test_shap_masker_reuses_shaps_own_partition_tree():
 
 def test_a_long_occlusion_sweep_shows_a_coarse_preview_first_and_ends_with_the_map_asked_for(tiny, noise_image):
     from whylabel.explainers.base import Job
-    from whylabel.explainers.occlusion import PREVIEW_ABOVE, Occlusion
+    from whylabel.explainers.methods.occlusion import PREVIEW_ABOVE, Occlusion
 
     counting = tiny.Counting(tiny.TinyConv())
     clf = models.from_module(counting, tiny.labels, 48, crop=1.0, backend="torch")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from whylabel import explainers, models
-from whylabel.explainers.occlusion import evaluations
+from whylabel.explainers.methods.occlusion import evaluations
 
 LABELS = ("a", "b", "c")
 GREY = 128

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from whylabel import explainers, models
-from whylabel.explainers.occlusion import refined, squares_within, tiles
+from whylabel.explainers.methods.occlusion import refined, squares_within, tiles
 
 
 def drop(weights: np.ndarray, x: np.ndarray, grey: np.ndarray, top: int, left: int, side: int) -> float:

@@ -10,7 +10,7 @@ import torch
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
 from whylabel.explainers.base import Explainer, Job
-from whylabel.explainers.gradcam import SCRIPTED
+from whylabel.explainers.methods.gradcam import SCRIPTED
 from whylabel.explainers.registry import register
 
 IGNORED = (torch.nn.ReLU6, torch.nn.Hardtanh, torch.nn.LeakyReLU, torch.nn.SiLU, torch.nn.GELU, torch.nn.ELU)

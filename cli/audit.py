@@ -19,14 +19,13 @@ from tqdm import tqdm
 
 from whylabel import audit, explainers, models
 from whylabel.audit.localise import box_for, read_boxes
-from whylabel.evidence import runner
+from whylabel.cli import runner
+from whylabel.cli.options import check_model_name, check_threads, classifier, model_arguments, model_choice, read_file
 from whylabel.evidence.audit_report import index_html
 from whylabel.explainers.explain import check_seed, needs_gradients
 
 
 def add_parser(commands: Any) -> None:
-    from whylabel.evidence.cli import model_arguments
-
     command = commands.add_parser("audit", help="cluster a set's maps per class and flag odd habits (SpRAy)")
     command.add_argument("paths", nargs="+", type=Path, help="images, or folders (their subfolders are groups)")
     model_arguments(command)
@@ -73,8 +72,6 @@ def unique(name: str, used: set[str]) -> str:
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The model, method, seed, threads and boxes, each refused in one line before any image is read."""
-    from whylabel.evidence.cli import check_model_name, check_threads, classifier, model_choice, read_file
-
     opts = model_choice(args)
     check_model_name(opts)
     clf = classifier(opts)
@@ -88,8 +85,6 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 def audit_one(data: bytes, name: str, opts: dict[str, Any]) -> audit.Item:
     """One image's prediction and map, from its bytes: what a local run and a Ray task both call."""
-    from whylabel.evidence.cli import classifier
-
     clf = classifier(opts)
     box = box_for(opts["boxes"], name)
     return audit.map_image(clf, models.open_image(data), name, "", opts["method"], opts["seed"], box)

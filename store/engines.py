@@ -10,8 +10,8 @@ one is dropped and rebuilt, never used. Entries are written to a temporary file 
 processes writing one entry leave a whole one; at most `MAX_BYTES` are kept, the least recently used dropped
 first. Any error reading or writing the folder means only that the engine is built as if there were no cache.
 
-The folder: $WHYLABEL_CACHE, else $XDG_CACHE_HOME/whylabel, else ~/.cache/whylabel; WHYLABEL_CACHE=off turns
-it off (the worker that runs uploaded TorchScript models has it off: it may not write files).
+The folder: `engines` in the store's folder (`store.disk.folder`); WHYLABEL_CACHE=off turns it off (the worker
+that runs uploaded TorchScript models has it off: it may not write files).
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from whylabel.store import disk
+
 FORMAT = 1
 MAX_BYTES = 512 * 2**20
-OFF = "off"
 
 
 def state_dict_sha256(module: torch.nn.Module) -> str:
@@ -42,22 +41,7 @@ def state_dict_sha256(module: torch.nn.Module) -> str:
 
 def folder() -> Path | None:
     """Where engines are kept, or None when the cache is off."""
-    chosen = os.environ.get("WHYLABEL_CACHE", "")
-    if chosen.lower() == OFF:
-        return None
-    if chosen:
-        return Path(chosen) / "engines"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "whylabel" / "engines"
-
-
-def cpu() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    except OSError:
-        names = []
-    return f"{names[0] if names else platform.processor()} x{len(os.sched_getaffinity(0))}"
+    return disk.folder("engines")
 
 
 def key(
@@ -77,7 +61,7 @@ def key(
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "threads": torch.get_num_threads(),
-        "cpu": cpu(),
+        "cpu": disk.cpu(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -105,23 +89,13 @@ def save(name: str, model: bytes, info: dict[str, Any]) -> None:
         return
     try:
         where.mkdir(parents=True, exist_ok=True)
-        write(where / f"{name}.onnx", model)
-        write(where / f"{name}.json", json.dumps({**info, "onnx_sha256": hashlib.sha256(model).hexdigest()}).encode())
+        disk.write(where / f"{name}.onnx", model)
+        disk.write(
+            where / f"{name}.json", json.dumps({**info, "onnx_sha256": hashlib.sha256(model).hexdigest()}).encode()
+        )
         prune(where)
     except OSError:
         pass  # a read-only or full disk: the engine works, it is only built again next time
-
-
-def write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: a temporary file in the same folder, then a rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def prune(where: Path, max_bytes: int = MAX_BYTES) -> None:

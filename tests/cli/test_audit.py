@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from whylabel import audit, models
+from whylabel import audit, cli, models
 from whylabel.audit import demo
-from whylabel.evidence import audit_command, cli
+from whylabel.cli import audit as audit_command
 from whylabel.models.marked import Mark
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from whylabel.evidence import runner
+from whylabel.cli import runner
 
 OPTS = {"threads": 1}
 

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whylabel import explainers, models, trust
-from whylabel.evidence import cli, results
+from whylabel import cli, explainers, models, trust
+from whylabel.explainers import kept
+from whylabel.models import identity
+from whylabel.store import results
+from whylabel.trust import kept as trust_kept
 
 SMALL = {"occlusion": {"window": 4, "stride": 4, "refine": 1.0}, "lime": {"samples": 40, "n_segments": 8}}
 
@@ -31,7 +34,7 @@ def no_computing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: object, **__: object) -> None:
         raise AssertionError("computed, though the result was kept")
 
-    for owner, name in ((explainers, "run"), (trust, "evaluate"), (trust, "baseline_for")):
+    for owner, name in ((kept, "run"), (trust_kept, "evaluate"), (trust_kept, "baseline_for")):
         monkeypatch.setattr(owner, name, refuse)
 
 
@@ -43,11 +46,11 @@ def request(clf: models.Classifier, img, method: str = "lime", **changes) -> exp
 @pytest.mark.parametrize("method", ["saliency", "occlusion", "lime"])
 def test_a_kept_map_is_the_computed_one_and_computes_nothing(store, tiny_clf, noise_image, monkeypatch, method):
     asked = request(tiny_clf, noise_image(16, 16), method)
-    first = results.attribution(asked)
+    first = kept.attribution(asked)
     no_computing(monkeypatch)
     heard: list[float] = []
 
-    again = results.attribution(asked, progress=heard.append)
+    again = kept.attribution(asked, progress=heard.append)
 
     assert not first.extras["kept"] and again.extras["kept"] and heard == [1.0]
     assert again.heatmap.dtype == first.heatmap.dtype and np.array_equal(again.heatmap, first.heatmap)
@@ -61,19 +64,19 @@ def test_a_kept_map_is_the_computed_one_and_computes_nothing(store, tiny_clf, no
 
 
 def test_scores_and_the_random_baseline_are_kept(store, tiny_clf, noise_image, monkeypatch):
-    att = results.attribution(request(tiny_clf, noise_image(16, 16), "occlusion"))
-    first = results.scores(att)
+    att = kept.attribution(request(tiny_clf, noise_image(16, 16), "occlusion"))
+    first = trust_kept.scores(att)
     no_computing(monkeypatch)
 
-    again = results.scores(att)
+    again = trust_kept.scores(att)
 
     assert again["verdicts"] == first["verdicts"] and again["random_deletion_range"] == first["random_deletion_range"]
     assert isinstance(again["random_deletion_range"], tuple)
     for mode in ("deletion", "insertion", "random_deletion"):
         np.testing.assert_array_equal(again["curves"][mode].probabilities, first["curves"][mode].probabilities)
-    kept = results.baseline(att)  # read back: computing it would fail here
-    assert isinstance(kept, trust.RandomBaseline) and len(kept.curves["deletion"]) == trust.RANDOM_MAPS
-    assert kept.range("deletion") == first["random_deletion_range"]
+    stored = trust_kept.baseline(att)  # read back: computing it would fail here
+    assert isinstance(stored, trust.RandomBaseline) and len(stored.curves["deletion"]) == trust.RANDOM_MAPS
+    assert stored.range("deletion") == first["random_deletion_range"]
 
 
 def built(tiny, seed: int = 0, name: str = "tiny", crop: float = 1.0, labels=None) -> models.Classifier:
@@ -88,38 +91,38 @@ def key_variants(tiny, noise_image, monkeypatch) -> dict[str, str | None]:
     other_pixels = np.asarray(img).copy()
     other_pixels[0, 0, 0] ^= 1
     keys = {
-        "base": results.key(base, "map"),
-        "same request again": results.key(request(clf, img), "map"),
-        "same model rebuilt": results.key(request(built(tiny), img), "map"),
-        "one pixel": results.key(request(clf, Image.fromarray(other_pixels)), "map"),
-        "target": results.key(request(clf, img, target=2), "map"),
-        "contrast": results.key(request(clf, img, contrast=0), "map"),
-        "seed": results.key(request(clf, img, seed=1), "map"),
-        "parameter": results.key(request(clf, img, params={"samples": 41}), "map"),
-        "method": results.key(request(clf, img, "occlusion", params={"window": 4, "stride": 4}), "map"),
-        "kind": results.key(base, "scores"),
-        "model name": results.key(request(built(tiny, name="tiny2"), img), "map"),
-        "weights": results.key(request(built(tiny, seed=1), img), "map"),
-        "preprocessing": results.key(request(built(tiny, crop=0.9), img), "map"),
-        "labels": results.key(request(built(tiny, labels=["a", "b", "c"]), img), "map"),
+        "base": kept.request_key(base, "map"),
+        "same request again": kept.request_key(request(clf, img), "map"),
+        "same model rebuilt": kept.request_key(request(built(tiny), img), "map"),
+        "one pixel": kept.request_key(request(clf, Image.fromarray(other_pixels)), "map"),
+        "target": kept.request_key(request(clf, img, target=2), "map"),
+        "contrast": kept.request_key(request(clf, img, contrast=0), "map"),
+        "seed": kept.request_key(request(clf, img, seed=1), "map"),
+        "parameter": kept.request_key(request(clf, img, params={"samples": 41}), "map"),
+        "method": kept.request_key(request(clf, img, "occlusion", params={"window": 4, "stride": 4}), "map"),
+        "kind": kept.request_key(base, "scores"),
+        "model name": kept.request_key(request(built(tiny, name="tiny2"), img), "map"),
+        "weights": kept.request_key(request(built(tiny, seed=1), img), "map"),
+        "preprocessing": kept.request_key(request(built(tiny, crop=0.9), img), "map"),
+        "labels": kept.request_key(request(built(tiny, labels=["a", "b", "c"]), img), "map"),
     }
     original = results.environment
     for part, changed in (
-        ("code", {"code": "another version of whylabel"}),
+        ("code", {"code_sha256": "another version of whylabel"}),
         ("library", {"libraries": {**results.environment()["libraries"], "shap": "0.0.1"}}),
         ("cpu", {"cpu": "another CPU x2"}),
     ):
         with monkeypatch.context() as m:
             m.setattr(results, "environment", lambda changed=changed: {**original(), **changed})
-            keys[part] = results.key(base, "map")
+            keys[part] = kept.request_key(base, "map")
     with monkeypatch.context() as m:
         m.setattr(results.torch, "get_num_threads", lambda: 97)
-        keys["threads"] = results.key(base, "map")
+        keys["threads"] = kept.request_key(base, "map")
     with monkeypatch.context() as m:
-        m.setattr(results, "engine_of", lambda _: ["torch", 3])
-        keys["engine"] = results.key(base, "map")
-        keys["engine, gradient map"] = results.key(request(clf, img, "saliency"), "map")
-    keys["gradient map"] = results.key(request(clf, img, "saliency"), "map")
+        m.setattr(kept, "engine_of", lambda _: ["torch", 3])
+        keys["engine"] = kept.request_key(base, "map")
+        keys["engine, gradient map"] = kept.request_key(request(clf, img, "saliency"), "map")
+    keys["gradient map"] = kept.request_key(request(clf, img, "saliency"), "map")
     return keys
 
 
@@ -136,11 +139,11 @@ def test_every_part_of_the_key_changed_is_another_key(store, tiny, noise_image, 
 
 def test_a_changed_part_misses_the_kept_entry(store, tiny_clf, noise_image):
     img = noise_image(16, 16)
-    results.attribution(request(tiny_clf, img))
-    assert results.load(results.key(request(tiny_clf, img), "map")) is not None
+    kept.attribution(request(tiny_clf, img))
+    assert results.load(kept.request_key(request(tiny_clf, img), "map")) is not None
 
-    assert results.load(results.key(request(tiny_clf, img, seed=1), "map")) is None
-    assert not results.attribution(request(tiny_clf, img, seed=1)).extras["kept"]
+    assert results.load(kept.request_key(request(tiny_clf, img, seed=1), "map")) is None
+    assert not kept.attribution(request(tiny_clf, img, seed=1)).extras["kept"]
 
 
 def damaged_entries(path: Path, whole: bytes) -> dict[str, bytes]:
@@ -159,16 +162,16 @@ def damaged_entries(path: Path, whole: bytes) -> dict[str, bytes]:
 
 def test_a_damaged_or_planted_entry_is_ignored_and_rebuilt(store, tiny_clf, noise_image):
     asked = request(tiny_clf, noise_image(16, 16))
-    first = results.attribution(asked)
-    path = store / f"{results.key(asked, 'map')}.npz"
+    first = kept.attribution(asked)
+    path = store / f"{kept.request_key(asked, 'map')}.npz"
     whole = path.read_bytes()
 
     for what, data in damaged_entries(path, whole).items():
         path.write_bytes(data)
         assert results.load(path.stem) is None, what
-        rebuilt = results.attribution(asked)  # computed again and kept again
+        rebuilt = kept.attribution(asked)  # computed again and kept again
         assert not rebuilt.extras["kept"] and np.array_equal(rebuilt.heatmap, first.heatmap), what
-        assert results.attribution(asked).extras["kept"], what
+        assert kept.attribution(asked).extras["kept"], what
 
 
 def write_many(folder: str, name: str, value: dict, times: int) -> None:
@@ -213,7 +216,7 @@ def test_off_reads_and_keeps_nothing(tiny_clf, noise_image, monkeypatch, tmp_pat
     for setting in ("off", "OFF"):
         monkeypatch.setenv("WHYLABEL_RESULTS", setting)
         assert results.folder() is None
-        assert not results.attribution(asked).extras["kept"] and not results.attribution(asked).extras["kept"]
+        assert not kept.attribution(asked).extras["kept"] and not kept.attribution(asked).extras["kept"]
     monkeypatch.delenv("WHYLABEL_RESULTS")
     monkeypatch.setenv("WHYLABEL_CACHE", "off")
     assert results.folder() is None
@@ -223,9 +226,9 @@ def test_off_reads_and_keeps_nothing(tiny_clf, noise_image, monkeypatch, tmp_pat
 
 def test_keep_false_computes_anew(store, tiny_clf, noise_image):
     asked = request(tiny_clf, noise_image(16, 16))
-    results.attribution(asked)
+    kept.attribution(asked)
 
-    assert not results.attribution(asked, keep=False).extras["kept"]
+    assert not kept.attribution(asked, keep=False).extras["kept"]
 
 
 def test_a_value_that_cannot_be_kept_is_only_not_kept(store):
@@ -235,11 +238,11 @@ def test_a_value_that_cannot_be_kept_is_only_not_kept(store):
 
 
 def test_a_users_uploaded_model_is_not_kept(store, tiny_clf, noise_image, monkeypatch):
-    monkeypatch.setattr(results, "is_remote", lambda clf: True)
+    monkeypatch.setattr(identity, "is_remote", lambda clf: True)
     asked = request(tiny_clf, noise_image(16, 16))
 
-    assert results.key(asked, "map") is None
-    assert not results.attribution(asked).extras["kept"] and not results.attribution(asked).extras["kept"]
+    assert kept.request_key(asked, "map") is None
+    assert not kept.attribution(asked).extras["kept"] and not kept.attribution(asked).extras["kept"]
 
 
 def records(folder: Path) -> dict[str, dict]:
@@ -253,10 +256,8 @@ def test_the_command_reads_back_what_it_kept_and_no_cache_computes(store, tmp_pa
     args = ["explain", str(photos), "--model", "mnist_cnn", "--methods", "saliency,occlusion"]
     assert cli.main([*args, "--out", str(tmp_path / "first")]) == 0
     calls: list[str] = []
-    run = explainers.run
-    monkeypatch.setattr(
-        explainers, "run", lambda request, *a, **k: calls.append(request.method) or run(request, *a, **k)
-    )
+    run = kept.run
+    monkeypatch.setattr(kept, "run", lambda request, *a, **k: calls.append(request.method) or run(request, *a, **k))
 
     assert cli.main([*args, "--out", str(tmp_path / "second")]) == 0
     assert calls == []  # every map and score read back
@@ -271,8 +272,8 @@ def test_the_command_reads_back_what_it_kept_and_no_cache_computes(store, tmp_pa
 
 
 def test_a_kept_attribution_round_trips_every_field(store, tiny_clf, noise_image):
-    att = results.attribution(request(tiny_clf, noise_image(16, 16), contrast=0))
-    name = results.key(att.request, "map")
+    att = kept.attribution(request(tiny_clf, noise_image(16, 16), contrast=0))
+    name = kept.request_key(att.request, "map")
 
     loaded = results.load(name)
 

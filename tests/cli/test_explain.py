@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from whylabel import explainers, models
-from whylabel.evidence import cli
+from whylabel import cli, explainers, models
 
 WHYLABEL = Path(sys.executable).with_name("whylabel")
 FAST = ["--model", "mnist_cnn", "--methods", "saliency,occlusion,lime"]

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from whylabel import models
-from whylabel.models import engine, engine_store
+from whylabel.models import engine
+from whylabel.store import engines as engine_store
 
 SIZE = 16
 
@@ -72,7 +73,7 @@ CHANGES = {
     "torch": lambda tiny, mp: mp.setattr(torch, "__version__", "0.0") or key_of(tiny.TinyConv()),
     "onnxruntime": lambda tiny, mp: mp.setattr("onnxruntime.__version__", "0.0") or key_of(tiny.TinyConv()),
     "threads": lambda tiny, mp: mp.setattr(torch, "get_num_threads", lambda: 64) or key_of(tiny.TinyConv()),
-    "cpu": lambda tiny, mp: mp.setattr(engine_store, "cpu", lambda: "another x64") or key_of(tiny.TinyConv()),
+    "cpu": lambda tiny, mp: mp.setattr(engine_store.disk, "cpu", lambda: "another x64") or key_of(tiny.TinyConv()),
     "format": lambda tiny, mp: mp.setattr(engine_store, "FORMAT", 99) or key_of(tiny.TinyConv()),
 }
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from whylabel import explainers, models
+from whylabel import models, whatif
 
 SIDE, BLOCK = 32, 8
 A, B = (0, 0), (3, 3)  # the two blocks the toy models look at (row, column of the 4 x 4 grid)
@@ -51,7 +51,7 @@ def toy(module: torch.nn.Module) -> models.Classifier:
     return models.from_module(module, ["kept", "lost"], name=type(module).__name__, input_size=SIDE, **plain)
 
 
-def block_ids(edit: explainers.Edit) -> dict[tuple[int, int], int]:
+def block_ids(edit: whatif.Edit) -> dict[tuple[int, int], int]:
     """The superpixel holding each block's centre; each centre must lie in one, and no two in the same."""
     ids = {(r, c): int(edit.segments[centre(r, c)][0, 0]) for r in range(4) for c in range(4)}
     for (r, c), sid in ids.items():
@@ -94,8 +94,8 @@ def photo() -> Image.Image:
 def test_when_either_region_is_enough_both_must_be_hidden_and_either_alone_keeps_it(photo):
     clf = toy(Regions(all_needed=False))
 
-    edit = explainers.counterfactual(clf, photo, **BLACK)
-    keep = explainers.sufficient(clf, photo, **BLACK)
+    edit = whatif.counterfactual(clf, photo, **BLACK)
+    keep = whatif.sufficient(clf, photo, **BLACK)
 
     ids = block_ids(edit)
     assert edit.found and set(edit.changed) == {ids[A], ids[B]}
@@ -111,8 +111,8 @@ def test_when_either_region_is_enough_both_must_be_hidden_and_either_alone_keeps
 def test_when_both_regions_are_needed_either_hidden_flips_it_and_both_must_stay(photo):
     clf = toy(Regions(all_needed=True))
 
-    edit = explainers.counterfactual(clf, photo, **BLACK)
-    keep = explainers.sufficient(clf, photo, **BLACK)
+    edit = whatif.counterfactual(clf, photo, **BLACK)
+    keep = whatif.sufficient(clf, photo, **BLACK)
 
     ids = block_ids(edit)
     assert edit.found and set(edit.changed) in ({ids[A]}, {ids[B]})
@@ -126,8 +126,8 @@ def test_when_both_regions_are_needed_either_hidden_flips_it_and_both_must_stay(
 def test_a_class_that_cannot_change_is_said_not_found(photo):
     clf = toy(Constant())
 
-    edit = explainers.counterfactual(clf, photo, **BLACK, budget=60)
-    keep = explainers.sufficient(clf, photo, **BLACK)
+    edit = whatif.counterfactual(clf, photo, **BLACK, budget=60)
+    keep = whatif.sufficient(clf, photo, **BLACK)
 
     assert not edit.found and edit.changed == () and edit.after == edit.before
     assert "No set of superpixels was found within 60 forward passes" in edit.message
@@ -141,8 +141,8 @@ def test_on_a_trained_model_both_sets_are_1_minimal_by_independent_passes():
     img = models.sample_image("mnist digit 3")
     chosen = {"segmentation": "slic", "n_segments": 30, "fill": "black", "budget": 600}
 
-    edit = explainers.counterfactual(clf, img, **chosen)
-    keep = explainers.sufficient(clf, img, **chosen)
+    edit = whatif.counterfactual(clf, img, **chosen)
+    keep = whatif.sufficient(clf, img, **chosen)
 
     pixels = clf.input_image(img)
     assert edit.found and keep.found, (edit.message, keep.message)
@@ -162,14 +162,14 @@ def test_on_a_trained_model_both_sets_are_1_minimal_by_independent_passes():
 )
 def test_bad_requests_are_refused(photo, params, message):
     with pytest.raises(ValueError, match=message):
-        explainers.counterfactual(toy(Regions(False)), photo, **params)
+        whatif.counterfactual(toy(Regions(False)), photo, **params)
 
 
 def test_the_edited_view_shown_is_the_one_the_search_ran():
     """With the blur fill the hidden pixels are fractions: the search runs them rounded, as the page shows them."""
     clf = models.load("mnist_cnn")
     img = models.sample_image("mnist digit 7")
-    for search in (explainers.counterfactual, explainers.sufficient):
+    for search in (whatif.counterfactual, whatif.sufficient):
         edit = search(clf, img, segmentation="slic", n_segments=30)
         assert edit.pixels.dtype == np.uint8 and edit.found, edit.message
         assert clf.predict_view(edit.pixels).top[0][0] == edit.after
