@@ -4,6 +4,8 @@ Maps for many images (`maps`), per predicted class their clusters by spectral re
 outliers, a flag with a reason where a cluster's evidence lies apart from its class's (`flags`), groups from
 subfolders and, with boxes, localisation scores (`localise`). No Streamlit: the page, the command line
 (`whylabel audit`) and Ray all call `run` or `analyse`.
+
+May import: whylabel.trust, whylabel.explainers, whylabel.models, whylabel.store.
 """
 
 from __future__ import annotations

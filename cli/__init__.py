@@ -1,8 +1,9 @@
 """The commands (`whylabel explain | audit | dashboard | models`) and the batch runner (local or Ray).
 
-A top room, beside `whylabel.ui`: it may import every room below it (models, explainers, store, trust,
-whatif, audit, render, evidence) and reaches the page only to start it (`whylabel dashboard`). Nothing
-imports it but `whylabel.__main__` and the `whylabel` entry point.
+May import: whylabel.evidence, whylabel.render, whylabel.audit, whylabel.trust, whylabel.whatif,
+whylabel.explainers, whylabel.models, whylabel.store, and whylabel.ui only to start the page (`whylabel
+dashboard`). The top floor, beside whylabel.ui; nothing imports it but `whylabel.__main__` and the `whylabel`
+entry point.
 """
 
 from whylabel.cli.main import main

@@ -22,7 +22,7 @@ from whylabel.explainers.progressive import Estimate, Stage, converge
 from whylabel.explainers.registry import available, get
 from whylabel.models import Classifier
 from whylabel.models.locks import module_lock
-from whylabel.models.remote import is_remote
+from whylabel.models.remote import is_remote, model
 from whylabel.models.worker import operation
 
 SEED = Param("seed", 0, "Random seed for the methods that sample.", low=0, high=2**32 - 1)
@@ -149,8 +149,6 @@ def worker_estimates(
     model_id: str, method: str, pixels: np.ndarray, target: int, seed: int, params: dict[str, Any], contrast: int | None
 ) -> list[tuple[Estimate, Stage]]:
     """`module_estimates` in the worker, for the model it holds under `model_id`."""
-    from whylabel.models.remote import model
-
     pixels.flags.writeable = False
     job = Job(model(model_id), pixels, target, seed, params, lambda _: None, contrast)
     return module_estimates(get(method), job)

@@ -1,6 +1,7 @@
-"""Classifiers for whylabel: a registry of named models, preprocessing, labels and image loading.
+"""Classifiers and how they see an image: named models, weights from packages, preprocessing, labels,
+`from_module`, users' models (TorchScript, state_dict, ONNX) in an isolated worker, and `open_image`.
 
-This package knows nothing of explainers or Streamlit.
+May import: whylabel.store (the engine's disk cache). It knows nothing of explainers or Streamlit.
 """
 
 from whylabel.models.classifier import Classifier, Prediction, from_module

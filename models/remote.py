@@ -19,7 +19,11 @@ import torch
 from whylabel.models.classifier import Classifier
 from whylabel.models.engine import Engine
 from whylabel.models.worker import STATE, Worker, WorkerError, operation
-from whylabel.store.engines import state_dict_sha256
+
+
+class ModelError(ValueError):
+    """A model or labels file whylabel cannot use; the message says why in plain words."""
+
 
 KEEP_COPIES = 8
 """Models derived in a worker (randomised copies for the sanity check) kept besides the user's own."""
@@ -99,8 +103,6 @@ def load_onnx(
 
 def load_in_worker(setup: tuple[str, tuple[Any, ...]], labels: list[str], name: str) -> RemoteClassifier:
     """A fresh worker that runs `setup` (an operation that loads and checks the model), and its classifier."""
-    from whylabel.models.user import ModelError
-
     worker = Worker(setup, name)
     try:
         with worker.lock:
@@ -151,44 +153,6 @@ def keep(clf: Classifier) -> str:
     return model_id
 
 
-@operation("load")
-def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
-    from whylabel.models.user import script_classifier
-
-    clf = script_classifier(data, labels, name, preprocessing)
-    models_here()["user"] = clf
-    owners = [n or "(whole model)" for n, m in clf.module.named_modules() if any(True for _ in m.parameters(False))]
-    return {
-        "input_size": clf.input_size,
-        "mean": clf.mean,
-        "std": clf.std,
-        "crop": clf.crop,
-        "layers": owners[::-1],
-        "weights": (state_dict_sha256(clf.module), "state_dict (float32, in order)"),
-    }
-
-
-@operation("load_onnx")
-def load_onnx_here(
-    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
-) -> dict[str, Any]:
-    import hashlib
-
-    from whylabel.models.user import onnx_user_classifier
-
-    clf = onnx_user_classifier(data, labels, name, preprocessing, layout)
-    models_here()["user"] = clf
-    return {
-        "input_size": clf.input_size,
-        "mean": clf.mean,
-        "std": clf.std,
-        "crop": clf.crop,
-        "layers": [],
-        "weights": (hashlib.sha256(data).hexdigest(), f"ONNX file ({clf.layout} input)"),
-        "gradients": False,
-    }
-
-
 @operation("logits")
 def logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
     return model(model_id).logits(pixels).numpy()
@@ -210,10 +174,3 @@ def engine(model_id: str) -> dict[str, Any]:
 @operation("engine_logits")
 def engine_logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
     return np.asarray(model(model_id).engine().logits(pixels), dtype=np.float32)
-
-
-@operation("check")
-def check(model_id: str) -> None:
-    from whylabel.models.user import check_model
-
-    check_model(model(model_id))

@@ -8,6 +8,8 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
+from whylabel.models.mnist import digits, split
+
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
@@ -36,8 +38,6 @@ def _grace_hopper() -> np.ndarray:
 
 def _digit(digit: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from whylabel.models.mnist import digits, split
-
         images, labels = digits()
         test = split()[1]
         return images[test[labels[test] == digit][0]]

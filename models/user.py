@@ -25,10 +25,11 @@ from whylabel.models.labels import distinct_names
 from whylabel.models.locks import module_lock
 from whylabel.models.mnist import MnistCNN, wrap
 from whylabel.models.onnx_model import onnx_classifier
-from whylabel.models.remote import is_remote, load_onnx, load_script
+from whylabel.models.remote import ModelError, is_remote, load_onnx, load_script, model, models_here
 from whylabel.models.sandbox import UnsafeModel, check_archive, check_graph
-from whylabel.models.worker import ERRORS
+from whylabel.models.worker import ERRORS, operation
 from whylabel.models.worker import one_line as _one_line
+from whylabel.store.engines import state_dict_sha256
 
 MAX_INPUT_SIZE = 1024
 """The largest input size accepted for an uploaded model, in pixels."""
@@ -54,10 +55,6 @@ NOT_TORCH = (
     "This file is not a PyTorch model (or it is damaged): upload a TorchScript file (.pt), "
     "a state_dict saved with torch.save, or an ONNX file (.onnx)."
 )
-
-
-class ModelError(ValueError):
-    """A model or labels file whylabel cannot use; the message says why in plain words."""
 
 
 ERRORS["ModelError"] = ModelError  # a refusal in the worker is the same refusal on the server
@@ -406,3 +403,45 @@ def _check_width(clf: Classifier, width: int, default_for: str | None) -> None:
         f"The model outputs {width} scores but the default {default_for} labels are {len(clf.labels)}: "
         f"upload a labels file with {width} labels."
     )
+
+
+# The worker side of loading and checking: these run the user's code, in the worker (`models.remote` asks).
+
+
+@operation("load")
+def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    clf = script_classifier(data, labels, name, preprocessing)
+    models_here()["user"] = clf
+    owners = [n or "(whole model)" for n, m in clf.module.named_modules() if any(True for _ in m.parameters(False))]
+    return {
+        "input_size": clf.input_size,
+        "mean": clf.mean,
+        "std": clf.std,
+        "crop": clf.crop,
+        "layers": owners[::-1],
+        "weights": (state_dict_sha256(clf.module), "state_dict (float32, in order)"),
+    }
+
+
+@operation("load_onnx")
+def load_onnx_here(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
+) -> dict[str, Any]:
+    import hashlib
+
+    clf = onnx_user_classifier(data, labels, name, preprocessing, layout)
+    models_here()["user"] = clf
+    return {
+        "input_size": clf.input_size,
+        "mean": clf.mean,
+        "std": clf.std,
+        "crop": clf.crop,
+        "layers": [],
+        "weights": (hashlib.sha256(data).hexdigest(), f"ONNX file ({clf.layout} input)"),
+        "gradients": False,
+    }
+
+
+@operation("check")
+def check(model_id: str) -> None:
+    check_model(model(model_id))

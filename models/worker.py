@@ -45,7 +45,7 @@ MEMORY_BYTES = int(float(os.environ.get("WHYLABEL_WORKER_MEMORY_GB", "6")) * 2**
 """The worker's address-space limit: a model that allocates more gets an error, not the server's memory."""
 MAX_WORKERS = int(os.environ.get("WHYLABEL_WORKERS", "4"))
 """Worker processes alive at once; starting another stops the one idle longest (it restarts when next called)."""
-PLUGINS: list[str] = ["whylabel.models.remote"]
+PLUGINS: list[str] = ["whylabel.models.remote", "whylabel.models.user"]
 """Modules the worker imports at start: each registers its operations."""
 OPERATIONS: dict[str, Callable[..., Any]] = {}
 STATE: dict[str, Any] = {}

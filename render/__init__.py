@@ -1,5 +1,10 @@
-"""The one rendering path: one normalisation (`scale`), shared by the page's Plotly figures (`figures`) and the
-evidence figure. No Streamlit here; `whylabel.ui` lays these figures out."""
+"""The one drawing path: one colour scale defined as numbers and one normalisation (`scale`), shared by the
+page's Plotly figures (`figures`), the evidence figure and the audit's thumbnails (`audit`). No Streamlit
+here; `whylabel.ui` lays these figures out.
+
+May import: whylabel.explainers, whylabel.trust, whylabel.whatif, whylabel.audit, whylabel.models,
+whylabel.store.
+"""
 
 from whylabel.render.figures import (
     agreement_figure,

@@ -2,8 +2,8 @@
 over seeds and agreement between methods. Each metric declares which way is better and what it needs
 (`METRICS`); verdicts and their rules live here, not in the page.
 
-This room sits above `whylabel.explainers`: it runs methods and their randomised copies; explainers never
-import it.
+May import: whylabel.explainers, whylabel.models, whylabel.store. It runs methods and their randomised copies;
+explainers never import it.
 """
 
 from whylabel.trust.agreement import agreement, rank_correlation, top_overlap

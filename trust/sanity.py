@@ -19,7 +19,7 @@ from whylabel.explainers.base import Param, Progress, shown
 from whylabel.explainers.explain import Request, check_request, needs_gradients, run
 from whylabel.models import Classifier, worker
 from whylabel.models.locks import module_lock
-from whylabel.models.remote import is_remote
+from whylabel.models.remote import is_remote, keep, model
 from whylabel.trust.agreement import rank_correlation
 from whylabel.trust.progress import listed, share
 
@@ -95,8 +95,6 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
 @worker.operation("randomised")
 def worker_randomised(model_id: str, layers: int | None, seed: int) -> str:
     """`randomised` in a user's model's worker; the copy's id there."""
-    from whylabel.models.remote import keep, model
-
     return keep(randomised(model(model_id), layers, seed))
 
 

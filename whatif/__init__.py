@@ -1,8 +1,8 @@
 """What-if: edits of superpixels, not maps. The fewest superpixels whose hiding changes the decision
-(`counterfactual`) and the fewest that alone keep it (`sufficient`), on the classifier's fast engine.
+(`counterfactual`) and the fewest that alone keep it (`sufficient`), on the classifier's fast engine. Its
+result is an `Edit`, not an `Attribution`.
 
-A room above `whylabel.explainers` (it uses their hiding and superpixels) and `whylabel.models`; nothing
-below imports it. Its result is an `Edit`, not an `Attribution`.
+May import: whylabel.explainers (their hiding and superpixels), whylabel.models, whylabel.store.
 """
 
 from whylabel.whatif.search import PARAMS, Edit, counterfactual, sufficient, superpixels
