@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 PORT ?= 8501
 
-.PHONY: setup run dev test bench demo lint format train-mnist clean
+.PHONY: setup run dev test typecheck bench demo lint format train-mnist clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,15 @@ run: setup
 dev: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true
 
-test: setup
+test: setup typecheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# mypy on `whylabel.*` as users import it: the repository root is the package, so a link names it.
+typecheck: setup
+	mkdir -p .typecheck && ln -sfn .. .typecheck/whylabel
+	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p whylabel
 
 # The notebook path against the dashboard path, with a convergence sweep of LIME's and SHAP's budgets
 # (about 12 minutes on 2 cores), the audit's methods and costs (about 4 minutes), then the page in Chromium.
@@ -54,4 +59,4 @@ train-mnist: setup
 	$(PY) -m scripts.train_mnist
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .typecheck

@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -98,7 +99,7 @@ def csv_rows(text: str) -> list[tuple[str, tuple[str, list]]]:
 
 def checked_box(values: object, where: str) -> Box:
     try:
-        x0, y0, x1, y1 = (float(v) for v in values)  # type: ignore[union-attr]
+        x0, y0, x1, y1 = (float(v) for v in cast("Iterable[Any]", values))
     except (TypeError, ValueError):
         raise ValueError(f"boxes {where}: a box is four numbers left, top, right, bottom") from None
     if not all(np.isfinite([x0, y0, x1, y1])) or x1 <= x0 or y1 <= y0:

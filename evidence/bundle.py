@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,9 @@ ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 def heatmaps_npz(evidence: Evidence) -> bytes:
     """The raw float32 maps by method name, and the uint8 model view they align with (`model_input`)."""
-    arrays = {att.method: np.ascontiguousarray(att.heatmap, dtype=np.float32) for att in evidence.attributions}
+    arrays: dict[str, Any] = {
+        att.method: np.ascontiguousarray(att.heatmap, dtype=np.float32) for att in evidence.attributions
+    }
     for edit in evidence.edits:  # the edited views, uint8 like model_input, and the superpixels they edit
         arrays[f"whatif_{edit.kind}"] = edit.pixels
         arrays["whatif_segments"] = edit.segments.astype(np.int32)

@@ -228,7 +228,7 @@ def plain(value: Any) -> Any:
 
 def method_record(att: explainers.Attribution, scores: Mapping[str, Any]) -> dict[str, Any]:
     cls = explainers.get(att.method)
-    found = {key: float(scores[key]) for key in SCORES if key in scores}
+    found: dict[str, Any] = {key: float(scores[key]) for key in SCORES if key in scores}
     found.update({key: list(scores[key]) for key in RANGES if key in scores})
     if "verdicts" in scores:
         found["verdicts"], found["random_maps"] = dict(scores["verdicts"]), int(scores["random_maps"])

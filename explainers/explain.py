@@ -197,7 +197,7 @@ def explain(
     return run(Request.make(clf, img, method, target, contrast, seed, **params), progress)
 
 
-def resolve_contrast(clf: Classifier, img: Image.Image, contrast: int | str | None, target: int) -> int | None:
+def resolve_contrast(clf: Classifier, img: Image.Image | None, contrast: int | str | None, target: int) -> int | None:
     """The contrast class's index (None for none); ValueError outside the labels or equal to the target."""
     if contrast is None:
         return None

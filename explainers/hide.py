@@ -47,9 +47,8 @@ def region_means(image: np.ndarray, segments: np.ndarray | None) -> np.ndarray:
         return np.broadcast_to(image.reshape(-1, 3).mean(axis=0), image.shape).astype(np.float32)
     flat = segments.ravel()
     counts = np.bincount(flat)
-    means = np.stack([np.bincount(flat, image[..., c].ravel()) for c in range(3)], axis=-1)
-    means /= np.maximum(counts, 1)[:, None]
-    return means[segments].astype(np.float32)
+    sums = np.stack([np.bincount(flat, image[..., c].ravel()) for c in range(3)], axis=-1)
+    return (sums / np.maximum(counts, 1)[:, None])[segments].astype(np.float32)
 
 
 def hide(pixels: np.ndarray, shown: np.ndarray, hidden: np.ndarray) -> np.ndarray:

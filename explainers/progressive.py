@@ -105,8 +105,7 @@ def converge(estimates: Iterator[Estimate]) -> Iterator[tuple[Estimate, Stage]]:
     """Each estimate with its stage, up to and including the first converged one (the generator is closed)."""
     previous: Estimate | None = None
     for number, estimate in enumerate(estimates, start=1):
-        comparable = previous is not None and not estimate.preview
-        shared = stability(previous, estimate) if comparable else None
+        shared = stability(previous, estimate) if previous is not None and not estimate.preview else None
         done = estimate.final or (shared is not None and shared >= STABLE_OVERLAP)
         reused, ran = int(estimate.extras.get("reused", 0)), estimate.extras.get("ran")
         watched = 0 if estimate.watched is None else len(estimate.watched)

@@ -124,9 +124,11 @@ class Classifier:
         top = [(int(i), self.labels[i], float(probs[i])) for i in order]
         return Prediction(top=top, probs=probs)
 
-    def resolve_target(self, target: int | str | None, img: Image.Image) -> int:
-        """A class index from an index, a label or None (the top-1 class)."""
+    def resolve_target(self, target: int | str | None, img: Image.Image | None) -> int:
+        """A class index from an index, a label or None (the top-1 class of `img`)."""
         if target is None:
+            if img is None:
+                raise ValueError("no image to take the top-1 class from")
             return self.predict(img, k=1).top[0][0]
         if isinstance(target, str):
             if target not in self.labels:

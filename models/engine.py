@@ -55,6 +55,9 @@ class PixelInput(torch.nn.Module):
         self.register_buffer("scale", 1.0 / (255.0 * std_t))
         self.register_buffer("shift", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) / std_t)
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.module(pixels.permute(0, 3, 1, 2) * self.scale - self.shift)
 
@@ -144,7 +147,7 @@ def onnx_export(model: PixelInput, example: np.ndarray) -> bytes:
         torch.onnx.export(
             model,
             (torch.from_numpy(example[:1]),),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch writes to a file object as well as a path
             dynamo=False,
             input_names=["x"],
             output_names=["logits"],

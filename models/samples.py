@@ -32,8 +32,8 @@ def _sklearn(index: int) -> Callable[[], np.ndarray]:
 def _grace_hopper() -> np.ndarray:
     import matplotlib.cbook
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
-        return np.asarray(Image.open(handle).convert("RGB"))
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as photo:
+        return np.asarray(photo.convert("RGB"))
 
 
 def _digit(digit: int) -> Callable[[], np.ndarray]:

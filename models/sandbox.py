@@ -89,7 +89,7 @@ def check_archive(data: bytes) -> None:
 
 def check_graph(module: torch.jit.ScriptModule) -> None:
     """UnsafeModel naming the first operator of the forward graph that is not on the allowlist."""
-    graph = module.inlined_graph if hasattr(module, "inlined_graph") else module.forward.graph
+    graph = module.inlined_graph if hasattr(module, "inlined_graph") else module.forward.graph  # type: ignore[attr-defined]
     for kind in sorted(set(kinds(graph))):
         if not allowed(kind):
             raise UnsafeModel(

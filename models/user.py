@@ -24,7 +24,7 @@ from whylabel.models.efficientnet import INPUT_SIZES, build_efficientnet, wrap_e
 from whylabel.models.labels import distinct_names
 from whylabel.models.locks import module_lock
 from whylabel.models.mnist import MnistCNN, wrap
-from whylabel.models.onnx_model import onnx_classifier
+from whylabel.models.onnx_model import OnnxClassifier, onnx_classifier
 from whylabel.models.remote import ModelError, is_remote, load_onnx, load_script, model, models_here
 from whylabel.models.sandbox import UnsafeModel, check_archive, check_graph
 from whylabel.models.worker import ERRORS, operation
@@ -146,7 +146,7 @@ def script_classifier(data: bytes, labels: list[str], name: str, preprocessing: 
 
 def onnx_user_classifier(
     data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
-) -> Classifier:
+) -> OnnxClassifier:
     """An ONNX model, checked as a TorchScript one is (batch of 2 against alone, one score per label).
 
     This runs the user's graph: the worker calls it (`models.remote`), never the server.
@@ -244,7 +244,7 @@ def _is_torchscript(entries: list[str]) -> bool:
     return any(f"{r}/constants.pkl" in entries and any(n.startswith(f"{r}/code/") for n in entries) for r in roots)
 
 
-def _load_script(data: bytes) -> torch.nn.Module:
+def _load_script(data: bytes) -> torch.jit.ScriptModule:
     try:
         return torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as err:

@@ -45,7 +45,9 @@ T = TypeVar("T", bound=type)
 
 
 def keeps(cls: T) -> T:
-    """Register a dataclass an entry may hold (a class decorator)."""
+    """Register a dataclass an entry may hold (a class decorator); TypeError for any other class."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"only dataclasses can be kept; {cls.__name__} is not one")
     TYPES[cls.__name__] = cls
     return cls
 
@@ -81,6 +83,7 @@ def encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"__dict__": {k: encode(v, arrays) for k, v in value.items()}}
     if type(value).__name__ in TYPES and type(value) is TYPES[type(value).__name__]:
+        assert dataclasses.is_dataclass(value)  # `keeps` registers dataclasses only
         fields = {f.name: encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value) if f.init}
         return {"__type__": type(value).__name__, "fields": fields}
     raise TypeError(f"cannot keep a {type(value).__name__}")
@@ -125,7 +128,7 @@ def save(name: str, value: Any) -> None:
     where = folder()
     if where is None:
         return
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}
     try:
         meta = json.dumps({"key": name, "value": encode(value, arrays), "written": time.time()})
         buffer = io.BytesIO()

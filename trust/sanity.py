@@ -83,8 +83,9 @@ def randomised(clf: Classifier, layers: int | None = None, seed: int = 0) -> Cla
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(seed)
         for _, layer in chosen:
-            if hasattr(layer, "reset_parameters"):
-                layer.reset_parameters()
+            reset = getattr(layer, "reset_parameters", None)
+            if callable(reset):
+                reset()
             else:
                 for p in layer.parameters(recurse=False):
                     p.copy_(torch.randn_like(p) * p.std().nan_to_num(1.0) + p.mean())

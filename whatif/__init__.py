@@ -5,6 +5,15 @@ result is an `Edit`, not an `Attribution`.
 May import: whylabel.explainers (their hiding and superpixels), whylabel.models, whylabel.store.
 """
 
-from whylabel.whatif.search import PARAMS, Edit, counterfactual, sufficient, superpixels
+from whylabel.whatif.search import (
+    PARAMS,
+    Edit,
+    clicked,
+    counterfactual,
+    edited_image,
+    edited_view,
+    sufficient,
+    superpixels,
+)
 
-__all__ = ["PARAMS", "Edit", "counterfactual", "sufficient", "superpixels"]
+__all__ = ["PARAMS", "Edit", "clicked", "counterfactual", "edited_image", "edited_view", "sufficient", "superpixels"]

@@ -99,13 +99,13 @@ class Lime(Explainer):
         hidden = hidden_image(job.pixels, p["fill"], segments)
         weak = blindspots.weak_share(job.pixels, hidden, segments)
         surrogate = Surrogate.draw(segments, p["samples"], p["features"], job.seed)
-        counter, scores = Counter(job, p["samples"]), []
+        counter, scores = Counter(job, p["samples"]), list[np.ndarray]()
         image = raw_probabilities(job, job.pixels[None], counter)[0]  # sample 0: the image itself
         classes = watched.classes(job, image, watched.CHOICES[p["watch"]])
         own = watched.asked_is_watched(job, classes)  # the map asked for is among the watched: fitted once
         before = None
         for n in growing(FIRST_SAMPLES, p["samples"]):
-            for start in range(sum(map(len, scores)), n, CHUNK):
+            for start in range(sum(len(chunk) for chunk in scores), n, CHUNK):
                 rows = surrogate.data[start : min(start + CHUNK, n)]
                 scores.append(raw_probabilities(job, hide_segments(job.pixels, segments, rows, hidden), counter))
             every = np.concatenate(scores)
