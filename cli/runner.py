@@ -3,7 +3,7 @@
 A task is a module-level function `task(data, name, opts) -> result` (so Ray can ship it); the runner reads
 the files, sets the torch thread count in every worker as `opts["threads"]` says (gradient maps depend on it
 bit for bit), and turns a failure into a one-line reason, so one bad image never stops a batch of thousands.
-`whylabel explain` uses it with `evidence.tasks.explain_one`; the audit of a set reuses it with its own task.
+`whylabel explain` runs `cli.explain.explain_one` on it, and `whylabel audit` runs `cli.audit.audit_one`.
 """
 
 from __future__ import annotations
