@@ -78,9 +78,10 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def question(record: dict) -> str:
-    target, contrast = record["target"], record["contrast"]
-    text = f"Why {target['label']} ({target['index']}, p = {target['probability']:.3f})"
-    return text + (f" rather than {contrast['label']} ({contrast['index']})?" if contrast else "?")
+    """ "Why tabby (281, p = 0.912)?" or "Why tabby (281, p = 0.912) rather than tiger cat (282, p = 0.050)?"."""
+    target, contrast = record["target"], record["contrast"] or {}
+    asked = explainers.Target(target["index"], target["label"], contrast.get("index"), contrast.get("label"))
+    return asked.question_with({c["index"]: c["probability"] for c in (target, contrast) if c})
 
 
 def guide(method: str) -> str:

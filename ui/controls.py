@@ -11,6 +11,7 @@ from PIL import Image
 
 from whylabel import explainers, models
 from whylabel.explainers.base import Param
+from whylabel.explainers.target import Target
 from whylabel.render import Display
 from whylabel.ui import cache, own_model
 
@@ -89,14 +90,6 @@ def _read_upload() -> None:
         st.sidebar.error(f"{upload.name}: {err}")
 
 
-@dataclass(frozen=True)
-class Target:
-    """The class to explain and, optionally, the class it is contrasted with ("why A rather than B")."""
-
-    index: int
-    contrast: int | None = None
-
-
 def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target:
     """The class to explain: the top-1 class by default (it follows the image), any label by search.
 
@@ -124,7 +117,7 @@ def pick_target(clf: models.Classifier, prediction: models.Prediction) -> Target
     if contrast == index:
         right.info(f"{name(index)} is already the class explained; pick another class to contrast with.")
         contrast = None
-    return Target(index, contrast)
+    return Target.make(clf, index, contrast)
 
 
 def pick_methods() -> list[str]:

@@ -49,17 +49,14 @@ def prediction(prediction: models.Prediction) -> None:
 
 
 def heading(clf: models.Classifier, target: Target, display: Display) -> None:
-    """ "Why A?" or "Why A rather than B?", and how to read the colours."""
-    name = clf.labels[target.index]
+    """ "Why A (i)?" or "Why A (i) rather than B (j)?", and how to read the colours."""
+    st.subheader(target.question)
     if target.contrast is None:
-        st.subheader(f"Why {name}?")
         colours = "Red: evidence for the class; blue: against."
     else:
-        other = clf.labels[target.contrast]
-        st.subheader(f"Why {name} rather than {other}?")
         colours = (
-            f"Each map explains score({name}) - score({other}). "
-            f"Red: evidence for {name} over {other}; blue: the reverse."
+            f"Each map explains {target.score_name}. "
+            f"Red: evidence for {target.label} over {target.contrast_label}; blue: the reverse."
         )
     scale = (
         "Shared scale: each map divided by its own percentile of |value|, so colours compare across panels."
