@@ -19,18 +19,19 @@ from matplotlib.colors import LinearSegmentedColormap
 
 from whylabel import explainers, whatif
 from whylabel.evidence.record import Evidence
-from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, colour_range, with_boundaries
+from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, Stop, colour_range, colours, with_boundaries
 
 PANEL_INCHES = 3.0
 
 
-def colormap(name: str, stops: list[list]) -> LinearSegmentedColormap:
-    """The dashboard's colour scale (RGBA stops, transparent at zero) as a matplotlib colormap."""
-    colours = []
-    for position, rgba in stops:
-        *rgb, alpha = (float(v) for v in rgba[rgba.index("(") + 1 : -1].split(","))
-        colours.append((position, (*(c / 255 for c in rgb), alpha)))
-    return LinearSegmentedColormap.from_list(name, colours)
+def colormap(name: str, stops: tuple[Stop, ...]) -> LinearSegmentedColormap:
+    """The page's colour scale as a matplotlib colormap: the same stops (transparent at zero), coloured by
+    `render.scale.colours`, interpolated linearly between them as Plotly does on the page. 1025 entries (the
+    default 256 puts no entry at 0.5): every quarter of the scale, the signed maps' clear zero included, is an
+    entry exactly, and a value between entries is off its colour by at most 1/1024 of the scale."""
+    positions = [position for position, _, _ in stops]
+    stops_rgba = list(zip(positions, colours(positions, stops), strict=True))
+    return LinearSegmentedColormap.from_list(name, stops_rgba, N=1025)
 
 
 SIGNED_MAP = colormap("whylabel_diverging", DIVERGING)
@@ -38,14 +39,11 @@ UNSIGNED_MAP = colormap("whylabel_sequential", SEQUENTIAL)
 
 
 def caption(evidence: Evidence) -> str:
-    clf, target = evidence.clf, evidence.target
+    clf, target = evidence.clf, explainers.Target.make(evidence.clf, evidence.target, evidence.contrast)
     text = (
         f"Model {clf.name} · image {evidence.name} (sha256 {evidence.image_sha256[:12]}…) · "
-        f"target {clf.labels[target]} ({target}), p = {evidence.prediction.probs[target]:.3f}"
+        f"{target.plain(evidence.prediction.probs)}"
     )
-    if evidence.contrast is not None:
-        other = evidence.contrast
-        text += f", rather than {clf.labels[other]} ({other}), p = {evidence.prediction.probs[other]:.3f}"
     seeds = sorted({att.params["seed"] for att in evidence.attributions})
     return text + (f" · seed {', '.join(map(str, seeds))}" if seeds else "")
 

@@ -15,19 +15,34 @@ from whylabel.render.figures import (
     faithfulness_figure,
     prediction_figure,
 )
-from whylabel.render.scale import BOUNDARY, Display, colour_range, normalised, robust_max, with_boundaries
+from whylabel.render.scale import (
+    BOUNDARY,
+    DIVERGING,
+    SEQUENTIAL,
+    Display,
+    colour_range,
+    colours,
+    normalised,
+    plotly_scale,
+    robust_max,
+    with_boundaries,
+)
 
 __all__ = [
     "BOUNDARY",
+    "DIVERGING",
+    "SEQUENTIAL",
     "Display",
     "agreement_figure",
     "attribution_figure",
     "caption",
     "cascade_figure",
     "colour_range",
+    "colours",
     "faithfulness_caption",
     "faithfulness_figure",
     "normalised",
+    "plotly_scale",
     "prediction_figure",
     "robust_max",
     "with_boundaries",

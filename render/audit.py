@@ -1,8 +1,10 @@
 """Pictures of an audit's maps: an evidence-share grid as a PNG, over the image it belongs to or alone.
 
-A grid is unsigned (shares of the positive evidence), so it is drawn with a sequential colormap, YlOrRd: the
-opaque form of the page's `scale.SEQUENTIAL` stops. Each picture is scaled from 0 to `top`; pass one `top` to
-draw several grids on one scale (a class's mean map beside its clusters'), and say so beside them.
+A grid is unsigned (shares of the positive evidence, never below zero), so it is coloured like the page's
+unsigned maps: `scale.SEQUENTIAL`, through the same `scale.colours`, but opaque (the stops' alpha is for a map
+laid over its image on the page; a thumbnail stands alone, or is blended evenly over a grey copy of its image).
+Each picture is scaled from 0 to `top`; pass one `top` to draw several grids on one scale (a class's mean map
+beside its clusters'), and say so beside them.
 """
 
 from __future__ import annotations
@@ -11,17 +13,16 @@ import base64
 import io
 
 import numpy as np
-from matplotlib import colormaps
 from PIL import Image
 
-COLOURS = colormaps["YlOrRd"]
+from whylabel.render.scale import SEQUENTIAL, colours
 
 
 def grid_rgb(grid: np.ndarray, size: int, top: float | None = None) -> np.ndarray:
     """(size, size, 3) uint8: the grid's cells coloured from 0 (pale) to `top` (dark red), nearest-neighbour."""
     top = float(grid.max()) if top is None else float(top)
     scaled = np.clip(np.asarray(grid, dtype=np.float64) / top if top > 0 else np.zeros_like(grid), 0, 1)
-    rgb = (COLOURS(scaled)[..., :3] * 255).round().astype(np.uint8)
+    rgb = (colours(scaled, SEQUENTIAL)[..., :3] * 255).round().astype(np.uint8)
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST))
 
 

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from whylabel.explainers.base import Attribution
+from whylabel.explainers.target import Target
 from whylabel.models import Prediction
-from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, value_range, with_boundaries
+from whylabel.render.scale import DIVERGING, SEQUENTIAL, Display, css, plotly_scale, value_range, with_boundaries
 
 DEFAULT = Display()
 
@@ -30,7 +31,7 @@ def attribution_figure(pixels: np.ndarray, att: Attribution, display: Display = 
             z=att.heatmap.astype(np.float32, copy=False),
             zmin=-top if att.signed else 0.0,
             zmax=top,
-            colorscale=DIVERGING if att.signed else SEQUENTIAL,
+            colorscale=plotly_scale(DIVERGING if att.signed else SEQUENTIAL),
             opacity=display.opacity,
             hovertemplate="x %{x}, y %{y}<br>value %{z:.4g}<extra></extra>",
             colorbar=colour_bar(att, display, top, title),
@@ -62,12 +63,8 @@ def png_uri(pixels: np.ndarray) -> str:
 def caption(att: Attribution) -> str:
     """Method, target, parameters, seed and runtime in one line."""
     params = ", ".join(f"{k}={v}" for k, v in att.params.items() if k != "seed")
-    parts = [f"target **{att.label}** ({att.target})", f"score: {att.score}"]
-    if att.contrast is not None:
-        parts[:2] = [
-            f"target **{att.label}** ({att.target}) rather than **{att.contrast_label}** ({att.contrast})",
-            f"score: {att.score} of the target minus that of {att.contrast_label}",
-        ]
+    target = Target.of(att)
+    parts = [target.markdown, f"score: {target.score_name}"]
     parts += [params] if params else []
     kept = att.extras.get("kept") is True  # read back from `store.results`: computed by an earlier run
     parts += [
@@ -109,7 +106,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
 def faithfulness_figure(scores: dict) -> go.Figure:
     """Deletion and insertion curves of the map (solid) beside the random maps' mean (dotted) and their band."""
     figure = go.Figure()
-    styles = {"deletion": "rgb(178,24,43)", "insertion": "rgb(33,102,172)"}
+    styles = {"deletion": (178, 24, 43), "insertion": (33, 102, 172)}
     for mode, colour in styles.items():
         random_band(figure, scores["curves"].get(f"random_{mode}_all", ()), colour)
         for prefix, dash, who in (("", "solid", "map"), ("random_", "dot", "random mean")):
@@ -119,7 +116,7 @@ def faithfulness_figure(scores: dict) -> go.Figure:
                     x=c.fractions,
                     y=c.probabilities,
                     mode="lines",
-                    line={"color": colour, "dash": dash, "width": 2 if who == "map" else 1},
+                    line={"color": css(colour), "dash": dash, "width": 2 if who == "map" else 1},
                     name=f"{mode}, {who} (AUC {c.auc:.2f})",
                     hovertemplate=f"{mode}, {who}<br>%{{x:.0%}} of pixels: p = %{{y:.3f}}<extra></extra>",
                 )
@@ -137,13 +134,13 @@ def faithfulness_figure(scores: dict) -> go.Figure:
     return figure
 
 
-def random_band(figure: go.Figure, curves: tuple, colour: str) -> None:
+def random_band(figure: go.Figure, curves: tuple, colour: tuple[int, int, int]) -> None:
     """The lowest to highest of the random maps' curves, as a light band (nothing when there are none)."""
     if not curves:
         return
     stacked = np.array([c.probabilities for c in curves])
     x = list(curves[0].fractions)
-    band = colour.replace("rgb", "rgba").replace(")", ",0.12)")
+    band = css(colour, 0.12)
     figure.add_trace(
         go.Scatter(
             x=x + x[::-1],

@@ -1,5 +1,7 @@
-"""The one normalisation: colour stops, display settings, and the values a map is coloured by. No Plotly here,
-so the evidence figure (matplotlib) and the page's figures (Plotly) share it without either's weight."""
+"""The one normalisation and the one colouring: colour scales as numbers, display settings, and the values a
+map is coloured by. No Plotly or matplotlib here, so the page's figures (Plotly, `plotly_scale`), the evidence
+figure (matplotlib, a colormap from the same stops) and the audit's thumbnails (`colours`) share it without
+either's weight."""
 
 from __future__ import annotations
 
@@ -10,23 +12,47 @@ from skimage.segmentation import find_boundaries
 
 from whylabel.explainers.base import Attribution, Param
 
-# Zero is transparent, so the image shows through where a map says nothing.
-DIVERGING = [
-    [0.0, "rgba(5,48,97,0.95)"],
-    [0.25, "rgba(67,147,195,0.75)"],
-    [0.5, "rgba(247,247,247,0)"],
-    [0.75, "rgba(214,96,77,0.75)"],
-    [1.0, "rgba(103,0,31,0.95)"],
-]
-SEQUENTIAL = [
-    [0.0, "rgba(255,255,204,0)"],
-    [0.35, "rgba(254,178,76,0.6)"],
-    [0.7, "rgba(240,59,32,0.85)"],
-    [1.0, "rgba(128,0,38,0.95)"],
-]
+Stop = tuple[float, tuple[int, int, int], float]
+"""A colour stop: position in [0, 1] on the scale, (r, g, b) in 0-255, alpha in [0, 1]."""
+
+# Zero is transparent, so the image shows through where a map says nothing. Signed maps diverge from zero at
+# the centre: red for the target, blue against. Unsigned maps run from zero (pale) to the top (dark red).
+DIVERGING: tuple[Stop, ...] = (
+    (0.0, (5, 48, 97), 0.95),
+    (0.25, (67, 147, 195), 0.75),
+    (0.5, (247, 247, 247), 0.0),
+    (0.75, (214, 96, 77), 0.75),
+    (1.0, (103, 0, 31), 0.95),
+)
+SEQUENTIAL: tuple[Stop, ...] = (
+    (0.0, (255, 255, 204), 0.0),
+    (0.35, (254, 178, 76), 0.6),
+    (0.7, (240, 59, 32), 0.85),
+    (1.0, (128, 0, 38), 0.95),
+)
 BOUNDARY = np.array([255, 230, 0], dtype=np.uint8)
 PERCENTILE = Param("percentile", 99.0, "Percentile of |value| drawn at full colour.", low=0.0, high=100.0)
 OPACITY = Param("opacity", 0.8, "Heatmap opacity over the image.", low=0.0, high=1.0)
+
+
+def colours(values: np.ndarray, stops: tuple[Stop, ...]) -> np.ndarray:
+    """(..., 4) float64 RGBA in [0, 1]: each value in [0, 1] (clipped) coloured by linear interpolation of r, g,
+    b and alpha between the two stops around it, as Plotly and matplotlib interpolate a colour scale."""
+    positions = np.array([position for position, _, _ in stops], dtype=np.float64)
+    table = np.array([(*rgb, 255 * alpha) for _, rgb, alpha in stops], dtype=np.float64) / 255
+    t = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    return np.stack([np.interp(t, positions, table[:, channel]) for channel in range(4)], axis=-1)
+
+
+def css(rgb: tuple[int, int, int], alpha: float | None = None) -> str:
+    """A colour as CSS/Plotly text: `rgb(r,g,b)`, or `rgba(r,g,b,alpha)` given an alpha."""
+    r, g, b = (int(c) for c in rgb)
+    return f"rgb({r},{g},{b})" if alpha is None else f"rgba({r},{g},{b},{alpha:g})"
+
+
+def plotly_scale(stops: tuple[Stop, ...]) -> list[list]:
+    """The stops as a Plotly colorscale, `[[position, "rgba(r,g,b,alpha)"], ...]`."""
+    return [[float(position), css(rgb, alpha)] for position, rgb, alpha in stops]
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,6 @@ def drawn_pixels(figure: go.Figure) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
-def alpha(rgba: str) -> float:
-    return float(rgba.rsplit(",", 1)[1].rstrip(")"))
-
-
 # --- normalisation ---------------------------------------------------------------------------------------------
 
 
@@ -126,11 +122,14 @@ def test_signed_colorscale_is_centred_on_zero_and_unsigned_starts_there(pixels):
     signed = render.attribution_figure(pixels, attribution(ramp(-1, 1))).data[1]
     unsigned = render.attribution_figure(pixels, attribution(ramp(0, 1), signed=False)).data[1]
 
-    signed_scale = {float(stop): colour for stop, colour in signed.colorscale}
-    unsigned_scale = {float(stop): colour for stop, colour in unsigned.colorscale}
+    # The page's colorscales are the numeric stops of `render.scale`, written as Plotly text.
+    assert [list(stop) for stop in signed.colorscale] == render.plotly_scale(render.DIVERGING)
+    assert [list(stop) for stop in unsigned.colorscale] == render.plotly_scale(render.SEQUENTIAL)
+    signed_alpha = {position: alpha for position, _, alpha in render.DIVERGING}
+    unsigned_alpha = {position: alpha for position, _, alpha in render.SEQUENTIAL}
     # Zero sits mid-scale for signed maps and at the bottom for unsigned ones, and is transparent in both.
-    assert alpha(signed_scale[0.5]) == 0 and alpha(signed_scale[0.0]) > 0 and alpha(signed_scale[1.0]) > 0
-    assert alpha(unsigned_scale[0.0]) == 0 and alpha(unsigned_scale[1.0]) > 0
+    assert signed_alpha[0.5] == 0 and signed_alpha[0.0] > 0 and signed_alpha[1.0] > 0
+    assert unsigned_alpha[0.0] == 0 and unsigned_alpha[1.0] > 0
     assert signed.zmin == -signed.zmax < 0 and unsigned.zmin == 0 < unsigned.zmax
 
 
@@ -237,7 +236,7 @@ def test_caption_has_target_params_seed_and_runtime():
 def test_caption_names_the_contrast_class_and_the_score_difference():
     text = render.caption(attribution(ramp(-1, 1), contrast=0, contrast_label="cat"))
 
-    assert text.startswith("target **fish** (2) rather than **cat** (0) · score: logit of the target minus that of cat")
+    assert text.startswith("target **fish** (2) rather than **cat** (0) · score: logit(fish) - logit(cat) · ")
 
 
 def test_caption_of_a_real_lime_run_reports_the_fit(tiny_clf, noise_image):
