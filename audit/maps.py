@@ -25,7 +25,7 @@ THUMB = 64
 DEFAULT_METHOD = "saliency"
 """The audit's method where the model gives gradients (`audit.default_method`; occlusion where it does not):
 on the trained demos it found the marked images and gave no false flag, at 2 ms a digit; integrated gradients
-and Grad-CAM gave false flags and SmoothGrad found none (bench.audit; README's audit section)."""
+and Grad-CAM gave false flags and SmoothGrad found none (bench.audit; docs/audit.md)."""
 
 
 @dataclass

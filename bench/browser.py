@@ -9,7 +9,7 @@ and the agreement matrix come after the maps). A second launch with the same sto
 default view (its maps and scores read back). The same work through the API, in this process with its memory
 cleared for each photo, and from launch in a fresh Python process, is timed beside each. Writes
 bench/results/browser.json and prints medians and each photo's ratio (their median and range). `--screenshot
-PATH` also saves the default view, full page (the README's screenshot).
+PATH` also saves the default view, full page (the README's screenshot, assets/screenshot.png).
 
 Usage: python -m bench.browser [--photos N] [--out DIR] [--screenshot PATH]   (needs `chromium` on PATH)
 The helpers `serve` and `chromium` are shared with the browser test (tests/e2e).

@@ -6,7 +6,7 @@ Reports median seconds per method and in all, the speed-up, images the model was
 throughput achieved against the best measured forward throughput, deletion AUC per method (lower is
 better), the first-panel time, and the budget sweep that chooses the perturbation methods' defaults
 (`bench.defaults`: known-answer share, deletion AUC, seed agreement). Writes JSON and
-a Markdown table (for the README) and prints the table.
+a Markdown table (for docs/performance.md) and prints the table.
 
 Usage: python -m bench.run [--model efficientnet_lite0] [--photos N] [--rounds N] [--no-sweep]
        [--sweep-photos N] [--sweep-methods M ...] [--out DIR]

@@ -3,7 +3,7 @@
 A perturbation method learns about a region only by hiding it; where its fill leaves a region almost as it was
 (a near-flat superpixel replaced by its own mean colour, a flat area blurred, a grey wall greyed), the score
 cannot move, so evidence there is invisible to the map however the model uses it. Other warnings say when a
-map's own numbers disown it. The thresholds, stated in the README:
+map's own numbers disown it. The thresholds, stated in docs/known-answers.md:
 """
 
 from __future__ import annotations

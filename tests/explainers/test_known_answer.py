@@ -25,7 +25,7 @@ METHODS = explainers.available()
 SHAP_AGAINST = (
     "SHAP spreads negative evidence over its unsplit rectangles: 0.55-0.56 of its negative attribution lies on the "
     "evidence against at 300 evaluations with the sibling shown; with exact Owen values 0.58-0.59 at "
-    "1,500, 0.62 at 2,000, 0.67-0.69 at 3,000 (2026-12-03); said in the README"
+    "1,500, 0.62 at 2,000, 0.67-0.69 at 3,000 (2026-12-03, make bench's budget sweep)"
 )
 
 
