@@ -1,27 +1,40 @@
 """Caches for the page: models shared across sessions, results keyed on everything that decides them.
 
+Results live in one server-wide cache, bounded in bytes (`store.memory.Cache`, held by `st.cache_resource`):
+maps, their scores and baselines, the checks, the what-if searches, predictions and superpixels. Its bound is
+`PAGE_CACHE_MB`, or $WHYLABEL_MEMORY_MB. Two sessions asking for the same missing result compute it once: the
+second waits for the first (and may be stopped while it waits, as a page run is). Nothing in it holds the
+visitor's full-size image: keys name the image by its key (`ui.controls.Picked.key`, a digest), and values are
+the size of the model view at most (a map is kept without its request, which holds the image: `attribution`).
+
 Attributions are not in `st.cache_data`: Streamlit records the st calls made inside a cached function and
 replays them on a hit, so a progress bar updated from inside the computation breaks every cache hit
-(CacheReplayClosureError). A server-wide LRU held by `st.cache_resource` keeps live progress instead.
+(CacheReplayClosureError). A cache held by `st.cache_resource` keeps live progress instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
 from whylabel import explainers, models, whatif
 from whylabel.explainers import kept
 from whylabel.explainers.base import Progress
+from whylabel.store import memory
 from whylabel.trust import kept as kept_scores
 from whylabel.ui import runs
 
-MAX_ATTRIBUTIONS = 512
+PAGE_CACHE_MB = 512
+"""The page cache's bound, in megabytes (2**20 bytes), unless $WHYLABEL_MEMORY_MB says otherwise (0 keeps
+nothing): an eighth of a 4 GB server, room for some two thousand 224x224 maps (200 KB each) with their scores."""
+MEMORY_VARIABLE = "WHYLABEL_MEMORY_MB"
 
 
 def model(name: str) -> models.Classifier:
@@ -69,46 +82,58 @@ def warm_up() -> threading.Thread:
     return thread
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def superpixels(model_name: str, image_key: str, _pixels: Any) -> Any:
+def superpixels(model_name: str, image_key: str, pixels: np.ndarray) -> np.ndarray:
     """The what-if superpixels of an image's model view, cut once per image rather than on every page run."""
-    return whatif.superpixels(_pixels)
+
+    def compute() -> np.ndarray:
+        segments = whatif.superpixels(pixels)
+        segments.flags.writeable = False  # shared between sessions: nobody may change it
+        return segments
+
+    return attribution_store().get_or_compute(("superpixels", model_name, image_key), compute)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def prediction(model_name: str, image_key: str, _clf: models.Classifier, _image: Image.Image) -> models.Prediction:
-    return _clf.predict(_image, k=5)
+def prediction(model_name: str, image_key: str, clf: models.Classifier, image: Image.Image) -> models.Prediction:
+    """The top 5 for an image, once per model and image for the whole server."""
+
+    def compute() -> models.Prediction:
+        found = clf.predict(image, k=5)
+        found.probs.flags.writeable = False  # shared between sessions: nobody may change it
+        return found
+
+    return attribution_store().get_or_compute(("prediction", model_name, image_key), compute)
 
 
-class LruStore:
-    """A thread-safe least-recently-used map from keys to computed values."""
+def page_budget() -> int:
+    """The page cache's bound in bytes: $WHYLABEL_MEMORY_MB megabytes if set, else `PAGE_CACHE_MB`."""
+    chosen = os.environ.get(MEMORY_VARIABLE, "").strip()
+    if not chosen:
+        return PAGE_CACHE_MB * 2**20
+    try:
+        megabytes = float(chosen)
+    except ValueError:
+        megabytes = -1.0
+    if not 0 <= megabytes < float("inf"):
+        raise ValueError(f"{MEMORY_VARIABLE} must be a number of megabytes, 0 or more; got {chosen!r}")
+    return int(megabytes * 2**20)
+
+
+@st.cache_resource(show_spinner=False)
+def attribution_store() -> memory.Cache:
+    """The page cache: one per server, shared by every session, bounded by `page_budget()` bytes.
+
+    It holds maps (without their request: `attribution`), faithfulness scores and baselines, the checks'
+    results, the what-if searches, predictions and superpixels; each the size of the model view at most.
+    """
+    return memory.Cache(page_budget())
+
+
+class LruStore(memory.Cache):
+    """A server store of at most `size` values, within the page budget in bytes too (`ui.audit` keeps its
+    audits in one)."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self.lock = threading.Lock()
-        self.items: OrderedDict[Hashable, Any] = OrderedDict()
-
-    def peek(self, key: Hashable) -> Any | None:
-        """The stored value, or None; never computes."""
-        with self.lock:
-            return self.items.get(key)
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = compute()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-@st.cache_resource
-def attribution_store() -> LruStore:
-    return LruStore(MAX_ATTRIBUTIONS)
+        super().__init__(page_budget(), max_entries=size)
 
 
 class Key(NamedTuple):
@@ -130,22 +155,25 @@ def attribution(
     progress: Progress,
     on_stage: Callable[[explainers.Attribution], None] | None = None,
 ) -> explainers.Attribution:
-    """The converged attribution, cached on its key (model, image hash, target, contrast, method, seed, parameters)
+    """The converged attribution, cached on its key (model, image key, target, contrast, method, seed, parameters)
     in memory, and on disk (`store.results`) for later server starts, other servers and the command line.
 
-    While it is computed, `on_stage` sees each estimate on the way; a cached one has none to show.
+    While it is computed, `on_stage` sees each estimate on the way; a cached one has none to show, and neither
+    has a session that waits for another session computing the same map. The cache keeps the map without its
+    request (which holds the model and the full-size image); the map returned carries this call's request.
     """
+    request = explainers.Request.make(
+        clf, image, key.method, target=key.target, contrast=key.contrast, seed=key.seed, **dict(key.params)
+    )
 
     def compute() -> explainers.Attribution:
         with runs.logged(describe(key)):
-            request = explainers.Request.make(
-                clf, image, key.method, target=key.target, contrast=key.contrast, seed=key.seed, **dict(key.params)
-            )
             att = kept.attribution(request, progress, on_stage)
         att.heatmap.flags.writeable = False  # shared between sessions: nobody may change it
-        return att
+        return dataclasses.replace(att, request=None)
 
-    return attribution_store().get_or_compute(key, compute)
+    held = attribution_store().get_or_compute(key, compute, wait=runs.checkpoint)
+    return dataclasses.replace(held, request=request)
 
 
 def describe(key: Key) -> str:
