@@ -9,13 +9,16 @@ download looks like the screen: shared or per-panel scale, the clipping percenti
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: this runs in servers, CLIs and Ray workers
 
 import matplotlib.pyplot as plt
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
 
 from whylabel import explainers, whatif
 from whylabel.evidence.record import Evidence
@@ -99,17 +102,17 @@ def edit_title(evidence: Evidence, edit: whatif.Edit) -> str:
 def shared_bars(figure: plt.Figure, atts: list[explainers.Attribution], display: Display) -> None:
     """One colour bar for the signed maps and one for the unsigned ones, on the shared scale."""
     kinds = sorted({att.signed for att in atts}, reverse=True)
-    slots = {True: [0.08, 0.12, 0.38, 0.035], False: [0.54, 0.12, 0.38, 0.035]} if len(kinds) == 2 else {}
+    slots = {True: (0.08, 0.12, 0.38, 0.035), False: (0.54, 0.12, 0.38, 0.035)} if len(kinds) == 2 else {}
     for signed in kinds:
         what = "signed maps: red for the target, blue against" if signed else "unsigned maps"
-        mappable = plt.cm.ScalarMappable(
+        mappable = ScalarMappable(
             norm=plt.Normalize(-1.0 if signed else 0.0, 1.0), cmap=SIGNED_MAP if signed else UNSIGNED_MAP
         )
-        bar_axes = figure.add_axes(slots.get(signed, [0.3, 0.12, 0.4, 0.035]))
+        bar_axes = figure.add_axes(slots.get(signed, (0.3, 0.12, 0.4, 0.035)))
         colour_bar(figure, mappable, f"{what}; each map / its p{display.percentile:g} of |value|", cax=bar_axes)
 
 
-def colour_bar(figure: plt.Figure, mappable: object, label: str, **where: object) -> None:
+def colour_bar(figure: Figure, mappable: ScalarMappable, label: str, **where: Any) -> None:
     bar = figure.colorbar(mappable, orientation="horizontal", **where)
     bar.set_label(label, fontsize=8)
     bar.ax.tick_params(labelsize=7)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from whylabel.explainers.base import Attribution
 from whylabel.models import Classifier
 
-Probabilities = Sequence[float] | Mapping[int, float]
+Probabilities = Sequence[float] | Mapping[int, float] | np.ndarray
 """Anything that gives a class's probability by its index: `Prediction.probs`, or a dict of the two classes."""
 
 

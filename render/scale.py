@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from skimage.segmentation import find_boundaries
 
 from whylabel.explainers.base import Attribution, Param
@@ -35,7 +36,7 @@ PERCENTILE = Param("percentile", 99.0, "Percentile of |value| drawn at full colo
 OPACITY = Param("opacity", 0.8, "Heatmap opacity over the image.", low=0.0, high=1.0)
 
 
-def colours(values: np.ndarray, stops: tuple[Stop, ...]) -> np.ndarray:
+def colours(values: npt.ArrayLike, stops: tuple[Stop, ...]) -> np.ndarray:
     """(..., 4) float64 RGBA in [0, 1]: each value in [0, 1] (clipped) coloured by linear interpolation of r, g,
     b and alpha between the two stops around it, as Plotly and matplotlib interpolate a colour scale."""
     positions = np.array([position for position, _, _ in stops], dtype=np.float64)

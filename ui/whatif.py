@@ -3,6 +3,7 @@ alone keep it (`whatif.counterfactual`, `whatif.sufficient`), searched when aske
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -32,11 +33,11 @@ def section(clf: models.Classifier, picked: Picked) -> None:
     if st.button("Search the smallest change and the smallest sufficient part", key="whatif.run"):
         with st.spinner("Searching superpixels, best first…"):
             for kind, (_, search) in SEARCHES.items():
-                compute = runs.logged_call(f"{kind} of {picked.name}", lambda s=search: s(clf, picked.image))
+                compute = runs.logged_call(f"{kind} of {picked.name}", functools.partial(search, clf, picked.image))
                 cache.attribution_store().get_or_compute(keys[kind], compute)
                 checks.asked(keys[kind])
-    edits = {kind: checks.shown(key) for kind, key in keys.items()}
-    if any(edit is None for edit in edits.values()):
+    edits = {kind: edit for kind, key in keys.items() if (edit := checks.shown(key)) is not None}
+    if len(edits) < len(SEARCHES):
         return
     for column, (kind, edit) in zip(st.columns(2), edits.items(), strict=True):
         with column:
