@@ -1,9 +1,11 @@
 """Audit a set of images: is the model right for the wrong reasons?
 
-Maps for many images (`maps`), per predicted class their clusters by spectral relevance analysis (`spectral`),
-outliers, a flag with a reason where a cluster's evidence lies apart from its class's (`flags`), groups from
-subfolders and, with boxes, localisation scores (`localise`). No Streamlit: the page, the command line
-(`whylabel audit`) and Ray all call `run` or `analyse`.
+The images of a set with their groups and unique names, from files on disk or uploads, zips included, by one set
+of rules (`intake`); maps for many images (`maps`), per predicted class their clusters by spectral relevance
+analysis (`spectral`), outliers, a flag with a reason where a cluster's evidence lies apart from its class's
+(`flags`, its rule stated once as `flags.RULE`), groups from subfolders and, with boxes, localisation scores
+(`localise`). No Streamlit: the page, the command line (`whylabel audit`) and Ray all call `intake`, and `run`
+or `analyse`.
 
 May import: whylabel.trust, whylabel.explainers, whylabel.models, whylabel.store.
 """

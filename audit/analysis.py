@@ -157,7 +157,8 @@ def outlier_files(audit: Audit) -> set[str]:
 
 
 def to_json(audit: Audit) -> dict[str, Any]:
-    """What `audit.json` holds: every image with its prediction and cluster, every cluster with its flag."""
+    """What `audit.json` holds: every image with its prediction and cluster, every cluster with its flag, and the
+    flag rule (`flags.record()`: its words and its numbers)."""
     outliers = outlier_files(audit)
     images = [
         {
@@ -203,7 +204,7 @@ def to_json(audit: Audit) -> dict[str, Any]:
     return {
         "model": audit.model,
         "method": audit.method,
-        "rule": flags.__doc__.split("\n\n")[1].replace("\n", " "),
+        "rule": flags.record(),
         "caution": audit.caution,
         "images": images,
         "clusters": clusters,

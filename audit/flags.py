@@ -1,20 +1,17 @@
 """The rule that flags a cluster, and the words that say where its evidence lies.
 
-The rule: a cluster of at least `MIN_MEMBERS` images is flagged when its typical member puts at least `MASS`
-of its evidence in cells where it holds at least `LIFT` times the evidence of a typical other image of its
-class. A typical member is the per-cell median over the cluster (a habit every member shares, not one a few
-have strongly); a typical other image is the per-cell median over the class's other images, each map blurred
-by `BLUR` cells first, so that a stroke one cell to the side is not a new place, and a median so that a second
-cluster with the same habit does not hide the first. Only cells above the uniform share count.
+The rule is `RULE`, stated once in words with its numbers (`MIN_MEMBERS`, `MASS`, `LIFT`, `BLUR`); the page and
+the report show it, and audit.json holds it with the numbers as numbers (`record()`).
 The numbers were chosen on 28 trained demos (marks of several places, sizes, classes and shares) and two clean
 models, on saliency maps, as the widest margin between clusters of marked images and all others; five demos not
-among them are the tests (tests/audit/test_demo.py). The README's audit section gives the margin and the cases
+among them are the tests (tests/audit/test_demo.py). docs/audit.md gives the margin and the cases
 the rule misses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -23,6 +20,21 @@ LIFT = 8.0
 MASS = 0.05
 BLUR = 1.0
 MIN_MEMBERS = 2
+RULE = (
+    f"A cluster of at least MIN_MEMBERS ({MIN_MEMBERS}) images is flagged when its typical member puts at least "
+    f"MASS ({MASS}) of its evidence in cells where it holds at least LIFT ({LIFT}) times the evidence of a typical "
+    "other image of its class. A typical member is the per-cell median over the cluster (a habit every member "
+    "shares, not one a few have strongly); a typical other image is the per-cell median over the class's other "
+    f"images, each map blurred by BLUR ({BLUR}) cells first, so that a stroke one cell to the side is not a new "
+    "place, and a median so that a second cluster with the same habit does not hide the first. Only cells above "
+    "the uniform share count."
+)
+"""The flag rule in words, with its numbers: what the page, the report and audit.json say."""
+
+
+def record() -> dict[str, Any]:
+    """The rule as audit.json holds it: its words and its numbers."""
+    return {"text": RULE, "lift": LIFT, "mass": MASS, "min_members": MIN_MEMBERS, "blur": BLUR}
 
 
 @dataclass(frozen=True)

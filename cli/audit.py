@@ -2,15 +2,18 @@
 
 Each image gets its map for the predicted class (`audit.map_image`, one batch-runner task, on Ray with
 `--ray`); `audit.analyse` clusters them per class and flags clusters; DIR/index.html (self-contained) and
-DIR/audit.json are written. A folder's first-level subfolders are its groups; with several PATHs, each
-PATH without subfolders is a group of its own. Unreadable files are listed, skipped, and make the exit code 1.
+DIR/audit.json are written. The images, their groups and names come from `audit.intake` (the page's rules):
+a folder's (or a zip's) first-level subfolders are its groups; with several PATHs, the images at the top of
+each folder PATH are a group of their own; names are paths within the set, numbered where they repeat.
+Unreadable images and refused inputs (a damaged zip) are listed, skipped, and make the exit code 1; files in a
+folder that are no image by their name (a readme) are listed and skipped without changing it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from whylabel import audit, explainers, models
+from whylabel.audit import intake
 from whylabel.audit.localise import box_for, read_boxes
 from whylabel.cli import runner
 from whylabel.cli.options import check_model_name, check_threads, classifier, model_arguments, model_choice, read_file
@@ -27,7 +31,7 @@ from whylabel.explainers.explain import check_seed, needs_gradients
 
 def add_parser(commands: Any) -> None:
     command = commands.add_parser("audit", help="cluster a set's maps per class and flag odd habits (SpRAy)")
-    command.add_argument("paths", nargs="+", type=Path, help="images, or folders (their subfolders are groups)")
+    command.add_argument("paths", nargs="+", type=Path, help="images, or folders or zips (their subfolders are groups)")
     model_arguments(command)
     command.add_argument(
         "--method", default=None, help="the map method (default: saliency, or occlusion without gradients)"
@@ -37,37 +41,6 @@ def add_parser(commands: Any) -> None:
     command.add_argument("--out", type=Path, required=True, help="output folder for index.html and audit.json")
     command.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads per image")
     command.add_argument("--ray", action="store_true", help="one Ray task per image (RAY_ADDRESS, or a local Ray)")
-
-
-def named(paths: Sequence[Path]) -> tuple[list[Path], dict[Path, str], dict[Path, str]]:
-    """The image files under PATHs, each once, with a unique name within the set and its group."""
-    files, names, groups, used = [], {}, {}, set()
-    for root in paths:
-        for path in runner.images([root]):
-            if path in names:  # reached twice (a folder and a file in it): audited once
-                continue
-            inside = path.relative_to(root) if root.is_dir() else Path(path.name)
-            group = group_of(root, inside, several=len(paths) > 1)
-            name = inside.as_posix() if len(inside.parts) > 1 or not group else f"{group}/{inside.as_posix()}"
-            names[path], groups[path] = unique(name, used), group
-            used.add(names[path])
-            files.append(path)
-    return files, names, groups
-
-
-def group_of(root: Path, inside: Path, several: bool) -> str:
-    """The first folder under the PATH; else, when several PATHs were given, the folder PATH itself."""
-    if len(inside.parts) > 1:
-        return inside.parts[0]
-    return root.name if several and root.is_dir() else ""
-
-
-def unique(name: str, used: set[str]) -> str:
-    """The name, or "name (2)", "name (3)", ... when it is taken."""
-    n = 1
-    while (name if n == 1 else f"{name} ({n})") in used:
-        n += 1
-    return name if n == 1 else f"{name} ({n})"
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,27 +65,38 @@ def audit_one(data: bytes, name: str, opts: dict[str, Any]) -> audit.Item:
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     opts = options(args)
-    files, names, groups = named(args.paths)
-    if not files:
-        raise ValueError("no images found in the given paths")
-    items, failed = [], []
-    outcomes = runner.run(files, audit_one, opts, use_ray=args.ray, names=names)
-    for path, outcome in tqdm(outcomes, total=len(files), desc="mapping", unit="image", file=sys.stderr):
+    found = intake.from_paths(args.paths)
+    entries = found.entries
+    if not entries:
+        raise ValueError("no images found in the given paths" + left_out(found))
+    failed = found.refused + found.skipped  # listed in audit.json; only the refused and unreadable set exit 1
+    for name, why in failed:
+        say(f"skipped {name}: {why}")
+    items = []
+    names = {entry: entry.file for entry in entries}
+    outcomes = runner.run(entries, audit_one, opts, use_ray=args.ray, names=names)  # entries read as paths do
+    for entry, outcome in tqdm(outcomes, total=len(entries), desc="mapping", unit="image", file=sys.stderr):
         if isinstance(outcome, str):
-            failed.append((names[path], outcome))
-            tqdm.write(f"skipped {path}: {outcome}", file=sys.stderr)
+            failed.append((entry.file, outcome))
+            tqdm.write(f"skipped {entry.origin}: {outcome}", file=sys.stderr)
             continue
-        outcome.group = groups[path]
+        outcome.group = entry.group
         items.append(outcome)
-    order = {names[path]: n for n, path in enumerate(files)}
+    order = {entry.file: n for n, entry in enumerate(entries)}
     items.sort(key=lambda item: order[item.file])  # Ray's come as they finish
     result = audit.analyse(items, opts["model"], opts["method"], failed)
     write(result, args.out)
     say(
-        f"{len(items)} of {len(files)} images audited, {len(result.flagged())} clusters flagged; "
+        f"{len(items)} of {len(entries)} images audited, {len(result.flagged())} clusters flagged; "
         f"open {args.out / 'index.html'}"
     )
-    return 1 if failed else 0
+    return 1 if len(failed) > len(found.skipped) else 0
+
+
+def left_out(found: intake.Intake) -> str:
+    """What was found and left out, when no image was: "" when nothing was."""
+    lines = [f"{name}: {why}" for name, why in found.refused + found.skipped]
+    return "" if not lines else f" ({len(lines)} left out; the first: {lines[0]})"
 
 
 def write(result: audit.Audit, out: Path) -> None:

@@ -127,7 +127,7 @@ def index_html(audit: Audit) -> str:
     flagged = audit.flagged()
     flagged_part = "".join(cluster_block(audit, c) for c in flagged) or "<p>No cluster is flagged.</p>"
     classes = "".join(class_block(audit, v) for v in audit.classes)
-    rule = html.escape(flags.__doc__.split("\n\n")[1])
+    rule = html.escape(flags.RULE)
     cells = np.shape(audit.items[0].grid)[0] if audit.items else 0
     counts = (
         f"{len(audit.items)} images, {len(audit.classes)} predicted classes, {len(audit.clusters)} clusters, "

@@ -10,9 +10,7 @@ digest, so the teaching demo is computed once per server.
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +18,7 @@ import streamlit as st
 from PIL import Image
 
 from whylabel import audit, explainers, models
-from whylabel.audit import demo, flags
+from whylabel.audit import demo, flags, intake
 from whylabel.audit.analysis import Audit, ClassView, Cluster
 from whylabel.evidence.audit_report import index_html
 from whylabel.models import mnist
@@ -40,7 +38,7 @@ DEMO_MODEL = "mnist_marked"
 DIGITS_MODEL = "mnist_cnn"
 MAX_IMAGES = 1_000
 MAX_MB = 200
-MAX_BYTES = MAX_MB * 1024 * 1024
+"""The most images and megabytes an upload may hold (`audit.intake.Limits`); the command line has no limits."""
 THUMBS = 12
 """Member thumbnails shown per cluster (and outliers per class)."""
 THUMB_PX = 96
@@ -76,6 +74,8 @@ class Source:
     entries: list[Entry]
     digest: str
     refused: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files found that are no image, with why (one line each): listed with the audit's skipped files."""
 
 
 @dataclass
@@ -85,10 +85,6 @@ class Shown:
     key: Key
     result: Audit
     entries: dict[str, Entry]
-
-
-class Refused(ValueError):
-    """An uploaded file left out as a whole; the message is one line that names it."""
 
 
 # ---------------------------------------------------------------------------------------------- the page
@@ -104,6 +100,9 @@ def page() -> None:
     source = pick_source(choice)
     for message in source.refused:
         st.error(message)
+    if source.skipped:
+        names = ", ".join(name for name, _ in source.skipped[:5]) + (", ..." if len(source.skipped) > 5 else "")
+        st.caption(f"Left out as no image by its name: {plural(len(source.skipped), 'file')} ({names}).")
     clf = cache.model(source.model)
     method = pick_method(clf)
     key: Key = (choice, source.model, method, source.digest)
@@ -196,25 +195,16 @@ def upload_files() -> list[Any]:
 
 
 def read_uploads(model: str, files: Sequence[Any]) -> Source:
-    """The uploads' images, unread; a file that is not a readable zip, or would pass the limits, is left out."""
-    source = Source(model, [], "")
-    digest, size = hashlib.sha256(), 0
-    for upload in files:
-        data = upload.getvalue()
-        digest.update(f"{upload.name}\0{file_digest(upload.file_id, data)}\0".encode())
-        try:
-            found, used = upload_entries(upload.name, data)
-        except Refused as err:
-            source.refused.append(str(err))
-            continue
-        if len(source.entries) + len(found) > MAX_IMAGES or size + used > MAX_BYTES:
-            source.refused.append(over_limit(upload.name, len(source.entries) + len(found), size + used))
-            continue
-        source.entries += found
-        size += used
-    source.entries = unique_names(source.entries)
-    source.digest = digest.hexdigest()
-    return source
+    """The uploads' images, unread, by `audit.intake`'s rules; a file that is not a readable zip, or would pass the
+    limits, is left out in one line."""
+    uploads = [(upload.name, upload.getvalue()) for upload in files]
+    digest = hashlib.sha256()
+    for upload, (name, data) in zip(files, uploads, strict=True):
+        digest.update(f"{name}\0{file_digest(upload.file_id, data)}\0".encode())
+    found = intake.from_uploads(uploads, intake.Limits(MAX_IMAGES, MAX_MB))
+    entries = [Entry(entry.file, entry.group, entry.load) for entry in found.entries]
+    refused = [f"{name}: {why}" for name, why in found.refused]
+    return Source(model, entries, digest.hexdigest(), refused, found.skipped)
 
 
 def file_digest(file_id: str, data: bytes) -> str:
@@ -222,69 +212,6 @@ def file_digest(file_id: str, data: bytes) -> str:
     if file_id not in digests:
         digests[file_id] = hashlib.sha256(data).hexdigest()
     return digests[file_id]
-
-
-def upload_entries(name: str, data: bytes) -> tuple[list[Entry], int]:
-    """The images of one uploaded file and the bytes they hold (a zip's by its directory, before reading any)."""
-    if not name.lower().endswith(".zip"):
-        return [Entry(name, "", lambda: models.open_image(data))], len(data)
-    archive = open_zip(name, data)
-    members = [info for info in archive.infolist() if not info.is_dir() and not hidden(info.filename)]
-    size = max(len(data), sum(info.file_size for info in members))
-    if len(members) > MAX_IMAGES or size > MAX_BYTES:
-        raise Refused(over_limit(name, len(members), size))
-    return [Entry(info.filename, folder(info.filename), member_reader(archive, info)) for info in members], size
-
-
-def open_zip(name: str, data: bytes) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except Exception as err:  # BadZipFile, or whatever a damaged directory raises: a one-line refusal either way
-        raise Refused(f"{name}: this file is not a zip archive whylabel can read.") from err
-
-
-def hidden(path: str) -> bool:
-    """macOS's resource forks and dot files: archive bookkeeping, not images."""
-    return path.startswith("__MACOSX/") or any(part.startswith(".") for part in path.split("/"))
-
-
-def folder(path: str) -> str:
-    """A zip member's first-level folder: its group ("" at the top level)."""
-    parts = path.split("/")
-    return parts[0] if len(parts) > 1 else ""
-
-
-def member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], Image.Image]:
-    """Read one member (never more than its stated size) into memory and open it; any failure is an ImageError."""
-
-    def load() -> Image.Image:
-        try:
-            with archive.open(info) as member:
-                data = member.read(info.file_size + 1)
-        except Exception as err:  # bad CRC, encrypted, unsupported compression, truncated: the member is skipped
-            raise models.ImageError(f"The zip member could not be read ({type(err).__name__}).") from err
-        if len(data) > info.file_size:
-            raise models.ImageError("The zip member holds more than its stated size.")
-        return models.open_image(data)
-
-    return load
-
-
-def over_limit(name: str, images: int, size: int) -> str:
-    return (
-        f"{name}: left out: with it the upload holds {images:,} images and {size / 1024 / 1024:,.0f} MB; "
-        f"an audit takes at most {MAX_IMAGES:,} images and {MAX_MB} MB."
-    )
-
-
-def unique_names(entries: list[Entry]) -> list[Entry]:
-    """The same file name twice (two uploads, two zips) gets a number, so every image has its own name."""
-    seen: dict[str, int] = {}
-    for entry in entries:
-        seen[entry.file] = seen.get(entry.file, 0) + 1
-        if seen[entry.file] > 1:
-            entry.file = f"{entry.file} ({seen[entry.file]})"
-    return entries
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -303,8 +230,9 @@ def run(key: Key, clf: models.Classifier, source: Source) -> None:
     def compute() -> Audit:
         skipped: list[tuple[str, str]] = []
         with runs.logged(f"audit of {total} images with {key[2]} for {clf.name}"):
-            result = audit.run(clf, readable(source.entries, skipped), key[2], progress=ticker(bar, total, skipped))
-        result.failed = skipped + result.failed
+            images = intake.readable(source.entries, skipped)
+            result = audit.run(clf, images, key[2], progress=ticker(bar, total, skipped))
+        result.failed = source.skipped + skipped + result.failed
         return result
 
     result = stored_audits().get_or_compute(("audit", *key), compute)
@@ -314,17 +242,6 @@ def run(key: Key, clf: models.Classifier, source: Source) -> None:
         return
     st.session_state[SHOWN] = Shown(key, result, {entry.file: entry for entry in source.entries})
     st.session_state.pop(NOTHING, None)
-
-
-def readable(entries: Iterable[Entry], skipped: list[tuple[str, str]]) -> Iterator[tuple[str, Image.Image, str]]:
-    """(file, image, group) for each entry that opens; the others go to `skipped` with their reason."""
-    for entry in entries:
-        try:
-            image = entry.load()
-        except models.ImageError as err:
-            skipped.append((entry.file, str(err)))
-            continue
-        yield entry.file, image, entry.group
 
 
 def ticker(bar: Any, total: int, skipped: list[tuple[str, str]]) -> Callable[[int], None]:
@@ -473,7 +390,7 @@ def rule() -> None:
 
 
 def rule_text() -> str:
-    return (flags.__doc__ or "").split("\n\n")[1].replace("\n", " ")
+    return flags.RULE
 
 
 def download(result: Audit) -> None:

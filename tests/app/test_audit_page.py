@@ -140,6 +140,7 @@ def test_the_teaching_demo_flags_the_marked_sevens_at_the_top_left(demo_view: Ap
     marked = next(row for row in table(at, "group") if row["group"] == "marked")
     assert marked["images in flagged clusters"] > 0
     assert [e.label for e in at.expander][-1] == "The rule that flags a cluster"
+    assert any("LIFT (8.0) times" in m.value and "MIN_MEMBERS (2)" in m.value for m in at.markdown)
     assert any(e.label.startswith("7: ") and e.label.endswith("flagged") for e in at.expander)
     assert any(c.value.startswith("Clusters are hypotheses for a person to check") for c in at.caption)
     labels = [b.proto.label for b in at.get("download_button")]
@@ -242,6 +243,24 @@ def test_a_zip_with_folders_is_audited_by_group_and_its_bad_member_is_listed(dem
     groups = {row["group"]: row["images"] for row in table(at, "group")}
     assert groups == {"(top level)": 1, "left": 1, "right": 1}
     assert any(i.value.startswith("Not clustered: ") for i in at.info)  # three images: too few to cluster
+
+
+def test_uploads_of_one_name_are_every_one_audited_under_names_of_their_own(demo_view: AppTest) -> None:
+    """The names come from `audit.intake` (its tests have `a.png`, `a.png`, `a.png (2)`, which the page once made
+    into two `a.png (2)`s; the uploader takes no name ending in " (2)", a zip member then had it)."""
+    at = audit_app()
+    at.radio(key="audit.source").set_value(page.UPLOAD).run()
+    at.selectbox(key="audit.model").set_value("mnist_cnn").run()
+    upload(at, ("a.png", digit(8)), ("a.png", digit(13)), ("a.png", digit(18)))
+    at.button(key="audit.run").click().run()
+
+    assert_clean(at)
+    assert summary(at).startswith("3 images, ")
+    shown = at.session_state[page.SHOWN]
+    assert [item.file for item in shown.result.items] == ["a.png", "a.png (2)", "a.png (3)"]
+    names = ["a.png", "a.png (2)", "a.png (3)"]
+    columns = [int(np.argmax(np.asarray(shown.entries[name].load())[14, :, 0])) for name in names]
+    assert columns == [8, 13, 18]  # each name reads its own image
 
 
 def test_an_upload_past_the_limits_is_refused_before_any_member_is_read(monkeypatch: pytest.MonkeyPatch) -> None:

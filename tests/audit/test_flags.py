@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from test_spectral import blob, items_from, strategy_maps
 from whylabel import audit
 from whylabel.audit import flags
 from whylabel.audit.maps import GRID, Item, evidence_grid
+from whylabel.evidence.audit_report import index_html
 
 
 def marked_maps(rng: np.random.Generator, count: int, mark: tuple[float, float], share: float) -> np.ndarray:
@@ -144,3 +146,27 @@ def test_an_audit_by_a_method_the_rule_was_not_checked_on_says_so():
     for method in ("occlusion", "gradcam"):
         said = audit.to_json(audit.analyse(items, "m", method))["caution"]
         assert "chosen on saliency maps" in said and f"on {method} maps they were not" in said
+
+
+def test_audit_json_states_the_rule_with_its_numbers():
+    """The numbers written out here by hand: a change to the rule must change this test too."""
+    rng = np.random.default_rng(8)
+    result = audit.analyse(items_from(strategy_maps(rng, [(8, 8)], 5)), "m", "saliency")
+    rule = json.loads(audit.json_text(result))["rule"]
+    assert rule == {"text": rule["text"], "lift": 8.0, "mass": 0.05, "min_members": 2, "blur": 1.0}
+    for stated in ("MIN_MEMBERS (2) images", "MASS (0.05) of its evidence", "LIFT (8.0) times", "BLUR (1.0) cells"):
+        assert stated in rule["text"], stated
+    assert "\n" not in rule["text"]
+    assert "LIFT (8.0) times" in index_html(result)  # the report states the same rule
+
+
+def test_no_code_slices_a_docstring_for_the_rule():
+    root = Path(__file__).resolve().parents[2]
+    sliced = [
+        f"{path.relative_to(root)}:{n}"
+        for room in ("audit", "evidence", "ui", "cli")
+        for path in sorted((root / room).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if ".__doc__" in line
+    ]
+    assert sliced == []

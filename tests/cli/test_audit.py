@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import json
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from whylabel import audit, cli, models
-from whylabel.audit import demo
-from whylabel.cli import audit as audit_command
+from whylabel.audit import demo, intake
 from whylabel.models.marked import Mark
 
 
@@ -143,13 +144,48 @@ def test_an_onnx_model_is_audited_by_occlusion(digit_set, tmp_path, capsys):
 
 
 def test_names_are_unique_within_the_set_and_groups_follow_the_folders(tmp_path):
+    """The command's intake is `audit.intake.from_paths` (tests/audit/test_intake.py has the rest of its rules)."""
     for file in ("a/x.png", "a/deep/y.png", "b/x.png", "loose.png"):
         (tmp_path / "set" / file).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "set" / file).write_bytes(b"")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.png").write_bytes(b"")
-    files, names, groups = audit_command.named([tmp_path / "set", tmp_path / "other", tmp_path / "set" / "a" / "x.png"])
-    assert [names[f] for f in files] == ["a/deep/y.png", "a/x.png", "b/x.png", "set/loose.png", "other/x.png"]
-    assert [groups[f] for f in files] == ["a", "a", "b", "set", "other"]  # set/a/x.png, given again, is once
-    files, names, _ = audit_command.named([tmp_path / "set" / "a" / "x.png", tmp_path / "set" / "b" / "x.png"])
-    assert [names[f] for f in files] == ["x.png", "x.png (2)"]
+    found = intake.from_paths([tmp_path / "set", tmp_path / "other", tmp_path / "set" / "a" / "x.png"])
+    assert [e.file for e in found.entries] == ["a/deep/y.png", "a/x.png", "b/x.png", "set/loose.png", "other/x.png"]
+    assert [e.group for e in found.entries] == ["a", "a", "b", "set", "other"]  # set/a/x.png, given again, is once
+    found = intake.from_paths([tmp_path / "set" / "a" / "x.png", tmp_path / "set" / "b" / "x.png"])
+    assert [e.file for e in found.entries] == ["x.png", "x.png (2)"]
+
+
+def test_a_zip_is_audited_as_a_folder_and_non_images_are_listed(digit_set, tmp_path, capsys):
+    """The page's rules on the command line: a zip's folders are groups, a file that is no image by its name is
+    skipped with its reason, dot-files and macOS's forks are left out unsaid."""
+    marked, plain = (sorted((digit_set / group).glob("*_*.png"))[:3] for group in ("marked", "plain"))
+    with zipfile.ZipFile(tmp_path / "set.zip", "w") as archive:
+        for path in marked + plain:
+            archive.write(path, f"{path.parent.name}/{path.name}")
+        archive.writestr("plain/readme.txt", "about these digits\n")
+        archive.writestr("__MACOSX/plain/._x.png", b"fork")
+        archive.writestr("plain/.DS_Store", b"\0")
+    code, err = run(["audit", str(tmp_path / "set.zip"), "--model", "mnist_cnn", "--out", str(tmp_path / "o")], capsys)
+
+    record = json.loads((tmp_path / "o" / "audit.json").read_text())
+    assert code == 0 and "skipped plain/readme.txt: Not read" in err  # a file that is no image is no failure
+    expected = [f"marked/{p.name}" for p in marked] + [f"plain/{p.name}" for p in plain]
+    assert [image["file"] for image in record["images"]] == expected
+    assert [image["group"] for image in record["images"]] == ["marked"] * 3 + ["plain"] * 3
+    assert record["failed"] == [
+        {
+            "file": "plain/readme.txt",
+            "why": "Not read: its name does not end in an image suffix "
+            "(.jpg, .jpeg, .png, .webp, .gif, .bmp, .tif, .tiff).",
+        }
+    ]
+
+
+def test_the_record_states_the_flag_rule_with_its_numbers(tmp_path, capsys):
+    Image.new("RGB", (28, 28)).save(tmp_path / "x.png")
+    run(["audit", str(tmp_path / "x.png"), "--model", "mnist_cnn", "--out", str(tmp_path / "o")], capsys)
+    rule = json.loads((tmp_path / "o" / "audit.json").read_text())["rule"]
+    assert (rule["lift"], rule["mass"], rule["min_members"], rule["blur"]) == (8.0, 0.05, 2, 1.0)
+    assert "MIN_MEMBERS (2)" in rule["text"] and "MIN_MEMBERS (2)" in (tmp_path / "o" / "index.html").read_text()
