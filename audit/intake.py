@@ -27,6 +27,7 @@ No Streamlit: `whylabel.ui.audit` and `whylabel.cli.audit` both call it.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import zipfile
@@ -194,7 +195,7 @@ def folder_files(root: Path) -> tuple[list[Found], list[str], int]:
         if not is_image_name(inside):
             others.append(inside)
             continue
-        images.append(Found(inside, path.read_bytes, str(path), lambda path=path: file_size(path), resolved(path)))
+        images.append(Found(inside, path.read_bytes, str(path), functools.partial(file_size, path), resolved(path)))
     return images, others, 0
 
 
@@ -221,7 +222,9 @@ def zip_files(
             continue
         key = None if where is None else (where, info.filename)
         reader = member_reader(archive, info)
-        images.append(Found(info.filename, reader, f"{name}: {info.filename}", lambda info=info: info.file_size, key))
+        images.append(
+            Found(info.filename, reader, f"{name}: {info.filename}", functools.partial(int, info.file_size), key)
+        )
     return images, others, size
 
 
@@ -279,7 +282,7 @@ def over_limit(images: int, size: int, limits: Limits) -> str:
 
 def gather(inputs: list[Input], limits: Limits | None) -> Intake:
     """Every input's images, in order, each file once, within the limits; then numbered to unique names."""
-    intake, seen = Intake(), set()
+    intake, seen = Intake(), set[object]()
     found: list[tuple[Found, str, str]] = []
     count = size = 0
     several = len(inputs) > 1

@@ -11,15 +11,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
+
+class Source(Protocol):
+    """What a task's bytes come from: a `Path`, or an audit's `audit.intake.Entry` (a file inside a zip, say)."""
+
+    def read_bytes(self) -> bytes: ...
+
+
+S = TypeVar("S", bound=Source)
 Task = Callable[[bytes, str, dict[str, Any]], Any]
-Outcome = tuple[Path, Any]
-"""A path and its task's result, or a one-line reason (a str) why it has none."""
+Outcome = tuple[S, Any]
+"""A source and its task's result, or a one-line reason (a str) why it has none."""
 
 
 def images(paths: Sequence[Path]) -> Iterator[Path]:
@@ -31,7 +39,7 @@ def images(paths: Sequence[Path]) -> Iterator[Path]:
             yield path
 
 
-def read(path: Path) -> bytes | str:
+def read(path: Source) -> bytes | str:
     """The file's bytes, or why it cannot be read."""
     try:
         return path.read_bytes()
@@ -50,21 +58,22 @@ def attempt(task: Task, data: bytes, name: str, opts: dict[str, Any]) -> Any:
         return f"{type(err).__name__}: {err}"
 
 
-Names = Mapping[Path, str] | None
+Names = Mapping[S, str] | None
 """The name each task hears for its file (default: the file's name); the audit passes paths within a set."""
 
 
-def run_local(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Names = None) -> Iterator[Outcome]:
+def run_local(paths: Sequence[S], task: Task, opts: dict[str, Any], names: Names[S] = None) -> Iterator[Outcome[S]]:
     for path in paths:
         data = read(path)
         yield path, data if isinstance(data, str) else attempt(task, data, name_of(path, names), opts)
 
 
-def name_of(path: Path, names: Names) -> str:
-    return path.name if names is None else names[path]
+def name_of(path: S, names: Names[S]) -> str:
+    """The name `names` gives, else the file's name (a source that is no path always comes with names)."""
+    return Path(str(path)).name if names is None else names[path]
 
 
-def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Names = None) -> Iterator[Outcome]:
+def run_ray(paths: Sequence[S], task: Task, opts: dict[str, Any], names: Names[S] = None) -> Iterator[Outcome[S]]:
     """One Ray task per image, results as they finish; the bytes travel, so workers need no shared disk."""
     import ray
 
@@ -74,7 +83,7 @@ def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Name
     try:
         cpus = min(opts["threads"], int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=cpus)(attempt)
-        pending: dict[Any, Path] = {}
+        pending: dict[Any, S] = {}
         for path in paths:
             data = read(path)
             if isinstance(data, str):
@@ -90,8 +99,8 @@ def run_ray(paths: Sequence[Path], task: Task, opts: dict[str, Any], names: Name
 
 
 def run(
-    paths: Sequence[Path], task: Task, opts: dict[str, Any], use_ray: bool = False, names: Names = None
-) -> Iterator[Outcome]:
+    paths: Sequence[S], task: Task, opts: dict[str, Any], use_ray: bool = False, names: Names[S] = None
+) -> Iterator[Outcome[S]]:
     """Each path's outcome, locally or on Ray; local outcomes come in order, Ray's as they finish."""
     return run_ray(paths, task, opts, names) if use_ray else run_local(paths, task, opts, names)
 

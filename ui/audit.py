@@ -9,6 +9,7 @@ digest, so the teaching demo is computed once per server.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -165,7 +166,7 @@ def describe(key: Key) -> str:
 
 @st.cache_resource(show_spinner=False)
 def demo_entries() -> list[Entry]:
-    return [Entry(file, group, lambda img=img: img.copy()) for file, img, group in demo.images(Mark())]
+    return [Entry(file, group, img.copy) for file, img, group in demo.images(Mark())]
 
 
 @st.cache_resource(show_spinner=False)
@@ -173,13 +174,13 @@ def digit_entries() -> list[Entry]:
     """The held-out MNIST digits in index order, in no group."""
     images, labels = mnist.digits()
     return [
-        Entry(f"digit_{i:04d}_label_{labels[i]}.png", "", lambda i=i: Image.fromarray(images[i]))
+        Entry(f"digit_{i:04d}_label_{labels[i]}.png", "", functools.partial(Image.fromarray, images[i]))
         for i in mnist.split()[1]
     ]
 
 
 def photo_entries() -> list[Entry]:
-    return [Entry(name, "", lambda name=name: models.sample_image(name)) for name in GALLERY_PHOTOS]
+    return [Entry(name, "", functools.partial(models.sample_image, name)) for name in GALLERY_PHOTOS]
 
 
 def upload_files() -> list[Any]:
