@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy.stats import spearmanr
 from streamlit.testing.v1 import AppTest
 
 from whylabel import explainers, render, trust
@@ -220,7 +221,7 @@ def test_default_target_is_top1_cat(default_view: AppTest) -> None:
     label, index = top1(at)
     assert index in CAT_CLASSES, (label, index)
     assert "cat" in label.lower() or label.lower().startswith("tabby")
-    assert at.subheader[0].value == f"Why {label}?"
+    assert at.subheader[0].value == f"Why {label} ({index})?"
     captions = panel_captions(at)
     assert list(captions) == METHODS
     for method, caption in captions.items():
@@ -264,7 +265,7 @@ def test_changing_gallery_image(mnist_app: AppTest) -> None:
     assert_clean(at)
     assert model_view_caption(at) == "mnist digit 7: what mnist_cnn sees"
     assert top1(at) == ("7", 7)
-    assert at.subheader[0].value == "Why 7?"
+    assert at.subheader[0].value == "Why 7 (7)?"
     assert_target_shows_top1(at, "mnist_cnn", before=target_before)  # not the digit 3's stale "top-1: 3 (3)"
     after = panel_captions(at)
     assert list(after) == METHODS
@@ -282,7 +283,7 @@ def test_changing_target_updates_every_panel(mnist_app: AppTest) -> None:
     target.set_value(other).run()
     assert_clean(at)
     assert at.selectbox(key="target.mnist_cnn").value == other
-    assert at.subheader[0].value == f"Why {other}?"
+    assert at.subheader[0].value == f"Why {other} ({other})?"
     captions = panel_captions(at)
     assert list(captions) == METHODS
     for method, caption in captions.items():
@@ -290,7 +291,7 @@ def test_changing_target_updates_every_panel(mnist_app: AppTest) -> None:
     # Back to top-1: the captions name the top class again.
     at.selectbox(key="target.mnist_cnn").set_value(top1_choice).run()
     assert_clean(at)
-    assert at.subheader[0].value == f"Why {top_index}?"
+    assert at.subheader[0].value == f"Why {top_index} ({top_index})?"
     assert all(caption_target(c) == top_index for c in panel_captions(at).values())
 
 
@@ -302,7 +303,7 @@ def test_contrast_class_explains_the_difference_in_every_panel(mnist_app: AppTes
     assert contrast.value is None and contrast.options[0].startswith("no contrast")
     contrast.set_value(other).run()
     assert_clean(at)
-    assert at.subheader[0].value == f"Why {top_index} rather than {other}?"
+    assert at.subheader[0].value == f"Why {top_index} ({top_index}) rather than {other} ({other})?"
     captions = panel_captions(at)
     assert list(captions) == METHODS
     for caption in captions.values():
@@ -312,7 +313,7 @@ def test_contrast_class_explains_the_difference_in_every_panel(mnist_app: AppTes
     at.selectbox(key="contrast.mnist_cnn").set_value(top_index).run()
     assert_clean(at)
     assert any("already the class explained" in i.value for i in at.main.info)
-    assert at.subheader[0].value == f"Why {top_index}?"
+    assert at.subheader[0].value == f"Why {top_index} ({top_index})?"
     assert all(" rather than " not in c for c in panel_captions(at).values())
 
 
@@ -466,9 +467,17 @@ def test_sanity_check_runs_from_the_page_and_shows_the_randomised_map(mnist_app:
 
     assert_clean(at)
     assert {"check.sanity.trained", "check.sanity.map", "check.sanity.cascade"} <= set(chart_keys(at))
+    figures = {c.key: json.loads(c.proto.spec) for c in charts(at) if c.key and c.key.startswith("check.sanity.")}
+    trained, randomised = (heatmap_z(figures[f"check.sanity.{name}"]) for name in ("trained", "map"))
+    np.testing.assert_array_equal(trained, heatmap_z(heatmaps(at)["saliency"]))  # the panel's own map
+    assert not np.allclose(trained, randomised)
+    rho = spearmanr(trained.ravel(), randomised.ravel()).statistic  # the two maps on the page, ranked here
+    (cascade,) = figures["check.sanity.cascade"]["data"]
+    assert plotly_array(cascade["y"])[-1] == pytest.approx(rho, abs=1e-6)  # the full randomisation, unrounded
     (verdict,) = [c.value for c in at.caption if "Spearman with the trained model's map" in c.value]
-    rho = float(re.search(r"\*\*(-?\d\.\d\d)\*\*", verdict).group(1))
-    assert ("passes" in verdict) == (abs(rho) < 0.5), verdict
+    assert f"**{rho:.2f}**" in verdict, verdict
+    assert verdict.count("passes:") + verdict.count("fails:") == 1, verdict
+    assert ("passes:" in verdict) is bool(abs(rho) < trust.PASS_BELOW), verdict
 
 
 def test_stability_runs_for_a_stochastic_method_and_says_so_for_a_deterministic_one(mnist_app: AppTest) -> None:

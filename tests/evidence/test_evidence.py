@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whylabel import evidence, models, render, trust, whatif
+from whylabel import evidence, models, trust, whatif
 from whylabel.evidence.bundle import heatmaps_npz
 from whylabel.evidence.figure import figure_png
 from whylabel.render import Display
@@ -153,7 +154,7 @@ def test_a_contrast_is_recorded_and_drawn(mnist):
     record = json.loads(evidence.files(found, report=False)["record.json"])
 
     assert record["contrast"]["index"] == 1 and record["contrast"]["label"] == "1"
-    assert evidence.figure.caption(found).count("rather than 1 (1)") == 1
+    assert evidence.figure.caption(found).count(" rather than 1 (1, p = ") == 1
 
 
 def test_figure_is_a_png_with_a_panel_per_map_and_a_caption(bundle, found):
@@ -163,7 +164,7 @@ def test_figure_is_a_png_with_a_panel_per_map_and_a_caption(bundle, found):
     assert figure.width == 100 * evidence.figure.PANEL_INCHES * (1 + len(METHODS))
     caption = evidence.figure.caption(found)
     assert caption.startswith("Model mnist_cnn · image seven.png (sha256 ")
-    assert "target 7 (7), p = " in caption and caption.endswith("seed 3")
+    assert "· target 7 (7, p = " in caption and " rather than " not in caption and caption.endswith("seed 3")
 
 
 def test_report_is_self_contained_and_states_the_record(bundle):
@@ -245,20 +246,102 @@ def test_the_figure_and_record_follow_the_display_settings_of_the_page(mnist):
         assert ("divided by" in record["colour_scale"]) is display.shared
 
 
-def test_the_figure_clips_at_the_chosen_percentile(mnist, monkeypatch):
-    """What the figure colours is the page's normalisation at the page's percentile, not a fixed 99."""
-    drawn: list[np.ndarray] = []
-    original = evidence.figure.colour_range
-    monkeypatch.setattr(
-        evidence.figure, "colour_range", lambda att, d: drawn.append(original(att, d)[0]) or original(att, d)
-    )
-    found = evidence.collect(mnist, models.sample_image("mnist digit 7"), ["occlusion"], score=False,
-                             display=Display(percentile=90.0))  # fmt: skip
+# The figure's diverging stops (rgb, alpha) at -1, 0.5 and 1, written out: what a pixel of a signed map must be.
+BLUE, PALE_RED, DARK_RED = ((5, 48, 97), 0.95), ((214, 96, 77), 0.75), ((103, 0, 31), 0.95)
+GREY = 128
 
-    evidence.files(found, report=False)
 
-    (z,) = drawn
-    np.testing.assert_allclose(z, render.normalised(found.attributions[0], 90.0))
+def over_grey(stop: tuple[tuple[int, int, int], float], opacity: float) -> np.ndarray:
+    """A colour stop drawn at `opacity` over a uniform grey image: alpha blending by hand."""
+    rgb, alpha = stop
+    weight = alpha * opacity
+    return weight * np.array(rgb, float) + (1 - weight) * GREY
+
+
+def grey_panels(pixels: np.ndarray, columns: int) -> list[tuple[int, int, int, int]]:
+    """(top, bottom, left, right) of each panel's uniform grey image: the rows and columns of the figure's
+    column that hold many exactly-grey pixels (text and colour bars hold few)."""
+    grey = np.abs(pixels - GREY).max(axis=-1) <= 1
+    width = pixels.shape[1] // columns
+    boxes = []
+    for column in range(columns):
+        part = grey[:, column * width : (column + 1) * width]
+        rows, cols = np.flatnonzero(part.sum(axis=1) > 50), np.flatnonzero(part.sum(axis=0) > 50)
+        boxes.append((rows[0], rows[-1] + 1, column * width + cols[0], column * width + cols[-1] + 1))
+    return boxes
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) runs of True in a 1-D mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("display", "half_block"),
+    [
+        (Display(), PALE_RED),
+        (Display(shared=False), PALE_RED),  # its own units: the same colours, a colour bar under each panel
+        (Display(percentile=85.0), DARK_RED),  # p85 of |value| is 0.5 here: the 0.5 block is clipped to full
+        (Display(opacity=0.3), PALE_RED),
+    ],
+)
+def test_the_figure_draws_red_for_blue_against_and_its_colour_bars(tiny_clf, display, half_block):
+    """A hand-made signed map over a uniform grey image: a block at +1, one at +0.5, one at -1, zero elsewhere
+    (48 of 256 pixels non-zero, so its p99 of |value| is 1), and the same map at half the amplitude. Read
+    back from the PNG: each block's pixel is its colour stop blended over the grey by hand, zero shows the grey,
+    the half-amplitude map is drawn the same (each map divided by its own percentile), the model's view is
+    plain grey, and the colour bars run blue to red: one shared bar, or one under each panel."""
+    image = Image.new("RGB", (16, 16), (GREY, GREY, GREY))
+    found = evidence.collect(tiny_clf, image, ["occlusion"], score=False, display=display, keep=False)
+    heatmap = np.zeros((16, 16), np.float32)
+    heatmap[2:6, 2:6], heatmap[2:6, 10:14], heatmap[10:14, 10:14] = 1.0, 0.5, -1.0
+    (att,) = found.attributions
+    found.attributions = [
+        dataclasses.replace(att, heatmap=heatmap),
+        dataclasses.replace(att, method="shap", heatmap=heatmap / 2),
+    ]
+
+    pixels = np.asarray(Image.open(io.BytesIO(figure_png(found))).convert("RGB"), dtype=float)
+
+    view, *maps = grey_panels(pixels, columns=3)
+
+    def at(box: tuple[int, int, int, int], row: float, col: float) -> np.ndarray:
+        """The figure's pixel at (row, col) of the 16x16 map, in map cells."""
+        top, bottom, left, right = box
+        return pixels[int(top + row / 16 * (bottom - top)), int(left + col / 16 * (right - left))]
+
+    expected = {  # block centres, in map cells
+        (4, 4): over_grey(DARK_RED, display.opacity),
+        (4, 12): over_grey(half_block, display.opacity),
+        (12, 12): over_grey(BLUE, display.opacity),
+        (12, 4): np.full(3, GREY),  # zero is transparent
+    }
+    # Within 4 of 255: matplotlib looks colours up in a finite table and rounds when it blends.
+    for box in maps:
+        for (row, col), colour in expected.items():
+            np.testing.assert_allclose(at(box, row, col), colour, atol=4, err_msg=f"cell {(row, col)} of {box}")
+    red, blue = at(maps[0], 4, 4), at(maps[0], 12, 12)
+    assert red[0] > red[2] and blue[2] > blue[0]  # reddish for, bluish against
+    if half_block is PALE_RED:  # half the value is paler: nearer the grey beneath than the full block
+        assert np.abs(at(maps[0], 4, 12) - GREY).sum() < np.abs(red - GREY).sum()
+    for row, col in expected:
+        np.testing.assert_array_equal(at(view, row, col), [GREY] * 3)  # the model's view has no overlay
+
+    below = max(bottom for _, bottom, _, _ in maps)
+    is_blue = pixels[below:, :, 2] - pixels[below:, :, 0] > 60
+    is_red = pixels[below:, :, 0] - pixels[below:, :, 2] > 50
+    (bar_rows,) = np.nonzero(is_blue.any(axis=1) & is_red.any(axis=1))
+    assert len(bar_rows) >= 5, "no colour bar under the panels"
+    middle = bar_rows[len(bar_rows) // 2]
+    bars = list(zip(runs(is_blue[middle]), runs(is_red[middle]), strict=True))
+    assert all(blue_end < red_start for (_, blue_end), (red_start, _) in bars)  # blue on the left, red on the right
+    if display.shared:
+        assert len(bars) == 1
+    else:
+        assert len(bars) == 2
+        for ((blue_start, _), (_, red_end)), (_, _, left, right) in zip(bars, maps, strict=True):
+            assert abs((blue_start + red_end) / 2 - (left + right) / 2) <= 5  # centred under its own panel
 
 
 def test_a_sanity_check_is_recorded_with_its_verdict_and_rule(found):

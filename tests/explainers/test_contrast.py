@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from whylabel import explainers, models, trust
 from whylabel.explainers.forward import softmax
@@ -118,15 +119,43 @@ def test_faithfulness_curves_follow_the_probability_difference(tiny_clf, noise_i
     assert scores["score"] == "p(cat) - p(fish)"
 
 
-def test_sanity_and_stability_keep_the_contrast(tiny_clf, noise_image):
+def test_the_sanity_cascade_keeps_the_contrast(tiny_clf, noise_image):
     img = noise_image(16, 16)
 
-    request = explainers.Request.make(tiny_clf, img, "saliency", target=A, contrast=B)
-    steps = trust.sanity_cascade(request, depths=[1])
-    randomised = explainers.explain(trust.randomised(tiny_clf, 1), img, "saliency", target=A, contrast=B)
-    stability = trust.stability(
-        explainers.Request.make(tiny_clf, img, "lime", target=A, contrast=B, samples=20, n_segments=6)
-    )
+    steps = trust.sanity_cascade(explainers.Request.make(tiny_clf, img, "saliency", target=A, contrast=B), depths=[1])
 
-    np.testing.assert_array_equal(steps[0]["heatmap"], randomised.heatmap)
-    assert 0.0 <= stability <= 1.0
+    randomised = trust.randomised(tiny_clf, 1)
+    contrastive = explainers.explain(randomised, img, "saliency", target=A, contrast=B)
+    plain = explainers.explain(randomised, img, "saliency", target=A)
+    np.testing.assert_array_equal(steps[0]["heatmap"], contrastive.heatmap)
+    assert not np.allclose(steps[0]["heatmap"], plain.heatmap, rtol=1e-2)  # dropping the contrast would show
+    trained = explainers.explain(tiny_clf, img, "saliency", target=A, contrast=B)
+    expected = spearmanr(trained.heatmap.ravel(), contrastive.heatmap.ravel()).statistic
+    assert steps[0]["correlation"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_stability_scores_the_maps_of_the_contrast(tiny_clf, noise_image):
+    """The seeds' maps are "A rather than B" maps: their mean is the mean of the contrastive maps computed
+    directly, not of the plain maps of A, and the score is their mean pairwise Spearman (scipy), clipped."""
+    img = noise_image(16, 16)
+    params = {"samples": 20, "n_segments": 6}
+    seeds = (0, 1, 2)
+    request = explainers.Request.make(tiny_clf, img, "lime", target=A, contrast=B, **params)
+
+    details = trust.stability_details(request, seeds)
+    score = trust.stability(request, seeds)
+
+    def maps(contrast: int | None) -> list[np.ndarray]:
+        return [
+            explainers.explain(tiny_clf, img, "lime", target=A, contrast=contrast, seed=s, **params).heatmap
+            for s in seeds
+        ]
+
+    contrastive, plain = maps(B), maps(None)
+    np.testing.assert_allclose(details["mean"], np.mean(contrastive, axis=0), rtol=1e-6, atol=1e-9)
+    assert not np.allclose(details["mean"], np.mean(plain, axis=0), rtol=1e-2, atol=1e-4)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    rhos = [spearmanr(contrastive[i].ravel(), contrastive[j].ravel()).statistic for i, j in pairs]
+    assert details["spearman"] == pytest.approx(np.mean(rhos), abs=1e-9)
+    assert score == pytest.approx(min(max(np.mean(rhos), 0.0), 1.0), abs=1e-9)
+    assert not any(np.array_equal(contrastive[i], contrastive[j]) for i, j in pairs)  # LIME's seeds do differ

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from whylabel import explainers, models
@@ -23,6 +24,88 @@ def test_saliency_of_a_linear_model_is_the_largest_absolute_weight_per_pixel(tin
     expected = np.abs(linear.weights(target, size)).max(axis=0)  # d logit / d input = w[target]
     np.testing.assert_allclose(att.heatmap, expected, rtol=1e-6)
     assert not np.allclose(expected, np.abs(linear.weights(1, size)).max(axis=0))
+
+
+# --- guided backprop -------------------------------------------------------------------------------------------
+
+
+class TwoLayer(torch.nn.Module):
+    """logits = W2 @ relu(W1 @ flatten(x) + b1) + b2, with the ReLU a module (what guided backprop hooks)."""
+
+    def __init__(self, size: int, hidden: int = 12, n_classes: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.fc1 = torch.nn.Linear(3 * size * size, hidden)
+        self.act = torch.nn.ReLU()
+        self.fc2 = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x.flatten(1))))
+
+
+def numpy_of(layer: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    return layer.weight.detach().numpy().astype(np.float64), layer.bias.detach().numpy().astype(np.float64)
+
+
+def model_input(img: Image.Image) -> np.ndarray:
+    """The (3, H, W) input for mean 0, std 1 and an image already at the input size: pixels / 255."""
+    return np.asarray(img, np.float64).transpose(2, 0, 1) / 255
+
+
+@pytest.mark.parametrize(("target", "contrast"), [(0, None), (2, None), (1, 0)])
+def test_guided_backprop_of_a_two_layer_network_is_the_hand_computed_guided_gradient(
+    tiny, noise_image, target, contrast
+):
+    """Springenberg et al. (2015): on the way back, a ReLU passes the gradient only where its forward input was
+    positive and the gradient itself is positive. Here that is W1^T (u * mask), u = W2[target] (less W2[contrast]),
+    mask = (W1 x + b1 > 0) & (u > 0); the map is its largest |value| over the colour channels."""
+    size = 6
+    net = TwoLayer(size)
+    clf = models.from_module(net, tiny.labels, size, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0)
+    img = noise_image(size, size, seed=1)
+
+    att = explainers.explain(clf, img, "guided_backprop", target=target, contrast=contrast)
+
+    (w1, b1), (w2, _) = numpy_of(net.fc1), numpy_of(net.fc2)
+    pre = w1 @ model_input(img).ravel() + b1
+    upstream = w2[target] - (0 if contrast is None else w2[contrast])
+    guided = w1.T @ (upstream * ((pre > 0) & (upstream > 0)))
+    expected = np.abs(guided.reshape(3, size, size)).max(axis=0)
+    np.testing.assert_allclose(att.heatmap, expected, rtol=1e-5, atol=1e-7)
+    # The guided rule matters here: the plain gradient (ReLU mask only) gives another map.
+    plain = w1.T @ (upstream * (pre > 0))
+    assert ((pre > 0) & (upstream < 0)).any()
+    assert not np.allclose(expected, np.abs(plain.reshape(3, size, size)).max(axis=0), rtol=1e-3)
+
+
+def test_guided_backprop_of_a_small_cnn_is_the_hand_computed_guided_gradient(tiny, noise_image):
+    """The same rule through conftest's TinyConv (3x3 conv with padding 1, ReLU, 2x2 average pool, linear),
+    with the convolution, the pooling and their transposes written out as loops over the kernel."""
+    size, target = 16, 1
+    net = tiny.TinyConv()
+    clf = models.from_module(net, tiny.labels, size, mean=(0, 0, 0), std=(1, 1, 1), crop=1.0)
+    img = noise_image(size, size, seed=2)
+
+    att = explainers.explain(clf, img, "guided_backprop", target=target)
+
+    (kernel, bias), (head, _) = numpy_of(net.conv), numpy_of(net.head)
+    x = np.pad(model_input(img), ((0, 0), (1, 1), (1, 1)))
+    channels = kernel.shape[0]
+    pre = np.zeros((channels, size, size)) + bias[:, None, None]
+    for dy in range(3):
+        for dx in range(3):
+            pre += np.einsum("kc,chw->khw", kernel[:, :, dy, dx], x[:, dy : dy + size, dx : dx + size])
+    # Each activation feeds one cell of the 2x2 average pool (an 8x8 block), flattened channel-major.
+    cell = (np.arange(size) // (size // 2))[:, None] * 2 + (np.arange(size) // (size // 2))[None, :]
+    upstream = head[target].reshape(channels, 4)[:, cell] / (size // 2) ** 2
+    passed = upstream * ((pre > 0) & (upstream > 0))
+    grad = np.zeros_like(x)
+    for dy in range(3):
+        for dx in range(3):
+            grad[:, dy : dy + size, dx : dx + size] += np.einsum("kc,khw->chw", kernel[:, :, dy, dx], passed)
+    expected = np.abs(grad[:, 1:-1, 1:-1]).max(axis=0)
+    np.testing.assert_allclose(att.heatmap, expected, rtol=1e-5, atol=1e-8)
+    assert ((pre > 0) & (upstream < 0)).any() and ((pre <= 0) & (upstream > 0)).any()  # both parts of the rule act
 
 
 # --- occlusion -------------------------------------------------------------------------------------------------

@@ -116,10 +116,26 @@ def test_methods_that_need_gradients_refuse_and_say_which_work(graphs, image):
         trust.sanity(request)
 
 
-def test_the_trust_scores_run_on_an_onnx_graph(graphs, image):
+def test_the_trust_scores_of_an_onnx_graph_are_the_torch_originals(graphs, original, image):
+    """The curves the graph gives (in its worker) are the torch original's on the same images: the same map
+    hidden step by step, and the unhidden image's probability from the torch module on a hand-normalised input."""
     att = explainers.explain(graphs["NHWC"], image, "occlusion")
+
     scores = trust.evaluate(att)
-    assert 0 <= scores["deletion_auc"] <= 1 and 0 <= scores["insertion_auc"] <= 1
+
+    pixels = original.input_image(image)
+    for mode in ("deletion", "insertion"):
+        torch_curve = trust.curve(original, pixels, att.heatmap, att.target, mode)
+        np.testing.assert_allclose(scores["curves"][mode].probabilities, torch_curve.probabilities, atol=1e-5)
+        assert scores[f"{mode}_auc"] == pytest.approx(torch_curve.auc, abs=1e-5)
+    random = trust.random_baseline(original, pixels, att.target, None, 20, "blur")
+    assert scores["random_deletion_auc"] == pytest.approx(float(random.aucs("deletion").mean()), abs=1e-5)
+    x = (pixels.astype(np.float32) / 255 - 0.5) / 0.25  # PREPROCESSING's mean and std
+    with torch.no_grad():
+        shown = torch.softmax(cnn()(torch.from_numpy(x.transpose(2, 0, 1)[None].copy())), dim=1)[0, att.target]
+    assert scores["curves"]["deletion"].probabilities[0] == pytest.approx(float(shown), abs=1e-5)
+    assert scores["curves"]["insertion"].probabilities[-1] == pytest.approx(float(shown), abs=1e-5)
+    assert abs(scores["deletion_auc"] - scores["insertion_auc"]) > 1e-3  # the curves are not one flat line
 
 
 def test_the_layout_comes_from_the_shape_or_the_choice():
