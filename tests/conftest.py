@@ -151,3 +151,12 @@ def tiny():
 def lite0() -> Classifier:
     """The real efficientnet_lite0 (loaded once per session; use read-only)."""
     return models.load("efficientnet_lite0")
+
+
+@pytest.fixture(autouse=True)
+def same_torch_threads():
+    """Each test starts with the process's thread count: the batch runner sets it (`--threads`), and gradient
+    maps depend on it bit for bit, so a test that left it at 1 would change later tests' maps."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
