@@ -102,7 +102,8 @@ def load_onnx(
 
 
 def load_in_worker(setup: tuple[str, tuple[Any, ...]], labels: list[str], name: str) -> RemoteClassifier:
-    """A fresh worker that runs `setup` (an operation that loads and checks the model), and its classifier."""
+    """A fresh worker that runs `setup` (an operation that loads and checks the model) within the check's limit
+    (`worker.check_limit`: CHECK_SECONDS, 20 s), and its classifier; a model that does not answer is refused."""
     worker = Worker(setup, name)
     try:
         with worker.lock:
@@ -153,7 +154,13 @@ def keep(clf: Classifier) -> str:
     return model_id
 
 
-@operation("logits")
+def images(model_id: str, pixels: np.ndarray) -> int:
+    """The forward passes of a call that scores `pixels`: one per image (a call's engine splits them into its
+    batches; a pass of one image alone, which the check timed, costs at least a batched image's share)."""
+    return len(pixels) if np.ndim(pixels) == 4 else 1
+
+
+@operation("logits", passes=images)
 def logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
     return model(model_id).logits(pixels).numpy()
 
@@ -171,6 +178,6 @@ def engine(model_id: str) -> dict[str, Any]:
     }
 
 
-@operation("engine_logits")
+@operation("engine_logits", passes=images)
 def engine_logits(model_id: str, pixels: np.ndarray) -> np.ndarray:
     return np.asarray(model(model_id).engine().logits(pixels), dtype=np.float32)

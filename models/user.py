@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import pickle
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -133,6 +134,13 @@ def script_classifier(data: bytes, labels: list[str], name: str, preprocessing: 
 
     This runs the user's code: the worker calls it (`models.remote`), never the server.
     """
+    return _checked_script(data, labels, name, preprocessing)[0]
+
+
+def _checked_script(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]
+) -> tuple[Classifier, float]:
+    """`script_classifier`, and the seconds of one forward pass in its check."""
     try:
         check_archive(data)
         module = _load_script(data)
@@ -140,8 +148,9 @@ def script_classifier(data: bytes, labels: list[str], name: str, preprocessing: 
     except UnsafeModel as err:
         raise ModelError(str(err)) from None
     clf = _classifier(_freeze(module), labels, name, preprocessing)
-    _check_width(clf, _output_width(clf), None)
-    return clf
+    width, seconds = _measured_width(clf)
+    _check_width(clf, width, None)
+    return clf, seconds
 
 
 def onnx_user_classifier(
@@ -151,12 +160,20 @@ def onnx_user_classifier(
 
     This runs the user's graph: the worker calls it (`models.remote`), never the server.
     """
+    return _checked_onnx(data, labels, name, preprocessing, layout)[0]
+
+
+def _checked_onnx(
+    data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any], layout: str | None
+) -> tuple[OnnxClassifier, float]:
+    """`onnx_user_classifier`, and the seconds of one forward pass in its check."""
     try:
         clf = onnx_classifier(data, labels, name, preprocessing, layout)
     except ValueError as err:
         raise ModelError(str(err)) from None
-    _check_width(clf, _output_width(clf), None)
-    return clf
+    width, seconds = _measured_width(clf)
+    _check_width(clf, width, None)
+    return clf, seconds
 
 
 def _is_onnx(data: bytes, name: str) -> bool:
@@ -360,15 +377,24 @@ def _classifier(module: torch.nn.Module, labels: list[str], name: str, chosen: d
 
 def _output_width(clf: Classifier) -> int:
     """The number of scores per image, after checking a batch of 2 and one image alone agree."""
+    return _measured_width(clf)[0]
+
+
+def _measured_width(clf: Classifier) -> tuple[int, float]:
+    """`_output_width`, and the seconds of the forward pass of the image alone (what later calls' limits scale
+    with, `models.worker.call_limit`)."""
     size = clf.input_size
     pixels = np.stack([np.full((size, size, 3), level, np.uint8) for level in CHECK_LEVELS])
-    batch, alone = _scores(clf, pixels), _scores(clf, pixels[:1])
+    batch = _scores(clf, pixels)
+    began = time.perf_counter()
+    alone = _scores(clf, pixels[:1])
+    seconds = time.perf_counter() - began
     if not torch.allclose(batch[:1], alone, rtol=1e-3, atol=1e-4):
         raise ModelError(
             "The model gives an image different scores alone and in a batch of 2 (does it depend on the batch, "
             "such as batch norm in training mode?); explanations need the same scores in any batch."
         )
-    return batch.shape[1]
+    return batch.shape[1], seconds
 
 
 def _scores(clf: Classifier, pixels: np.ndarray) -> torch.Tensor:
@@ -410,7 +436,7 @@ def _check_width(clf: Classifier, width: int, default_for: str | None) -> None:
 
 @operation("load")
 def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
-    clf = script_classifier(data, labels, name, preprocessing)
+    clf, seconds = _checked_script(data, labels, name, preprocessing)
     models_here()["user"] = clf
     owners = [n or "(whole model)" for n, m in clf.module.named_modules() if any(True for _ in m.parameters(False))]
     return {
@@ -420,6 +446,7 @@ def load(data: bytes, labels: list[str], name: str, preprocessing: dict[str, Any
         "crop": clf.crop,
         "layers": owners[::-1],
         "weights": (state_dict_sha256(clf.module), "state_dict (float32, in order)"),
+        "pass_seconds": seconds,
     }
 
 
@@ -429,7 +456,7 @@ def load_onnx_here(
 ) -> dict[str, Any]:
     import hashlib
 
-    clf = onnx_user_classifier(data, labels, name, preprocessing, layout)
+    clf, seconds = _checked_onnx(data, labels, name, preprocessing, layout)
     models_here()["user"] = clf
     return {
         "input_size": clf.input_size,
@@ -439,9 +466,10 @@ def load_onnx_here(
         "layers": [],
         "weights": (hashlib.sha256(data).hexdigest(), f"ONNX file ({clf.layout} input)"),
         "gradients": False,
+        "pass_seconds": seconds,
     }
 
 
-@operation("check")
+@operation("check", passes=lambda model_id: len(CHECK_LEVELS) + 1)
 def check(model_id: str) -> None:
     check_model(model(model_id))

@@ -5,9 +5,11 @@ an operation name and its arguments, each reply a value or an error's kind and o
 
 - an address-space limit (RLIMIT_AS, `MEMORY_BYTES`), no file writes (RLIMIT_FSIZE 0), no core dumps, and a
   fresh empty working folder; the model's own graph was checked against the allowlist (`models.sandbox`);
-- on the server: a wall-clock limit per call (`CALL_SECONDS`). A call past it kills the worker; a worker that
-  dies (a crash, the memory limit, a kill) answers its call with a `WorkerError`; the next call starts a fresh
-  one and runs its setup again (loading the model from the bytes the server kept).
+- on the server: a wall-clock limit on each call. The setup, which loads and checks the model, gets a short one
+  (`CHECK_SECONDS`) and times one forward pass; every later call gets `call_limit` of that time and the passes
+  it asks for (at least `CALL_SECONDS`, at most `MAX_CALL_SECONDS`). A call past its limit kills the worker; a
+  worker that dies (a crash, the memory limit, a kill) answers its call with a `WorkerError`; the next call
+  starts a fresh one and runs its setup again (loading the model from the bytes the server kept).
 
 Replies are unpickled by `SafeUnpickler`, which builds only plain data, numpy arrays and the few whylabel
 records that cross (a worker is not trusted to send objects that run code when unpickled).
@@ -38,7 +40,19 @@ from typing import Any
 
 LOG = logging.getLogger("whylabel.worker")
 CALL_SECONDS = float(os.environ.get("WHYLABEL_WORKER_SECONDS", "120"))
-"""Wall-clock seconds one call into a user's model may take before the worker is stopped."""
+"""Wall-clock seconds any call into a user's model may take before the worker is stopped; a slow model's long
+calls get more (`call_limit`)."""
+CHECK_SECONDS = float(os.environ.get("WHYLABEL_CHECK_SECONDS", "20"))
+"""Wall-clock seconds for a worker's setup: loading the model and checking it (a batch of 2 against one image
+alone), three forward passes in all. CALL_SECONDS instead where that is lower."""
+MAX_CALL_SECONDS = float(os.environ.get("WHYLABEL_WORKER_MAX_SECONDS", "1800"))
+"""The most wall-clock seconds a call gets, however slow the model and however many passes it asks for."""
+SLACK = 4.0
+"""A call's limit is this many times the passes it asks for times the measured forward pass: room for the
+backward pass of a gradient method (about twice a forward) and a busier machine than the one the check saw."""
+RUN_PASSES = 1000
+"""The forward passes assumed for a call that does not say how many it makes: a whole method run in the worker
+(integrated gradients' largest number of steps is 1000), the engine's calibration (about 500), a randomised copy."""
 START_SECONDS = 120.0
 """Seconds a fresh worker may take to import its libraries and say it is ready."""
 MEMORY_BYTES = int(float(os.environ.get("WHYLABEL_WORKER_MEMORY_GB", "6")) * 2**30)
@@ -77,14 +91,45 @@ class WorkerError(RuntimeError):
     """A call into a user's model that timed out, crashed its worker, or failed there; one line."""
 
 
-def operation(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a function the worker runs for requests named `name`."""
+PASSES: dict[str, Callable[..., int]] = {}
+"""For the operations that say so, the forward passes a request makes, from its arguments (as the server sends
+them); any other operation is taken to make RUN_PASSES."""
+
+
+def operation(
+    name: str, passes: Callable[..., int] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function the worker runs for requests named `name`.
+
+    `passes`, given the request's arguments, says how many forward passes of the model it makes: its time
+    limit scales with them (`call_limit`).
+    """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         OPERATIONS[name] = func
+        if passes is not None:
+            PASSES[name] = passes
         return func
 
     return register
+
+
+def call_limit(pass_seconds: float, passes: int) -> float:
+    """The wall-clock limit of a call that makes `passes` forward passes of a model whose checked pass took
+    `pass_seconds`: SLACK x passes x pass_seconds, at least CALL_SECONDS and at most MAX_CALL_SECONDS."""
+    return min(max(CALL_SECONDS, SLACK * passes * pass_seconds), max(MAX_CALL_SECONDS, CALL_SECONDS))
+
+
+def check_limit() -> float:
+    """The wall-clock limit of a worker's setup (loading and checking the model): CHECK_SECONDS, or
+    CALL_SECONDS where that is lower."""
+    return min(CHECK_SECONDS, CALL_SECONDS)
+
+
+def pass_count(op: str, args: tuple[Any, ...]) -> int:
+    """The forward passes a request makes, as its operation says (RUN_PASSES where it does not)."""
+    count = PASSES.get(op)
+    return RUN_PASSES if count is None else max(int(count(*args)), 1)
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -106,7 +151,8 @@ class Worker:
     """One worker process at a time for one user's model; calls are answered one after another.
 
     `setup` (an operation and its arguments) runs first in every fresh worker, so a restarted one holds
-    the same model again.
+    the same model again. It runs under `check_limit()`; when its reply (a dict) gives `pass_seconds`, the time
+    of one forward pass, later calls get `call_limit` of it, else CALL_SECONDS.
     """
 
     def __init__(self, setup: tuple[str, tuple[Any, ...]], name: str = "user model") -> None:
@@ -115,6 +161,8 @@ class Worker:
         self.conn: Connection | None = None
         self.lock = threading.Lock()
         self.ready: Any = None
+        self.pass_seconds: float | None = None
+        """One forward pass's seconds, as the setup measured it (None until it has)."""
         self.starts = 0
         self.used = 0.0
 
@@ -124,7 +172,13 @@ class Worker:
             self.used = time.monotonic()
             if self.process is None or self.process.poll() is not None:
                 self.start()
-            return self.ask(op, args, CALL_SECONDS if seconds is None else seconds)
+            return self.ask(op, args, self.limit(op, args) if seconds is None else seconds)
+
+    def limit(self, op: str, args: tuple[Any, ...]) -> float:
+        """The wall-clock limit of `op(*args)`: `call_limit` of its passes once a check measured a pass."""
+        if self.pass_seconds is None:
+            return CALL_SECONDS
+        return call_limit(self.pass_seconds, pass_count(op, args))
 
     def start(self) -> None:
         self.stop()
@@ -144,16 +198,21 @@ class Worker:
         LOG.info("started worker %d for %s (pid %d)", self.starts, self.name, self.process.pid)
         self.ask("ping", (), START_SECONDS)
         op, args = self.setup
-        self.ready = self.ask(op, args, CALL_SECONDS)
+        checking = CHECK_SECONDS <= CALL_SECONDS  # else the general limit is the one a hang runs into
+        self.ready = self.ask(op, args, check_limit(), CHECKING if checking else None)
+        self.pass_seconds = measured(self.ready)
 
-    def ask(self, op: str, args: tuple[Any, ...], seconds: float) -> Any:
+    def ask(self, op: str, args: tuple[Any, ...], seconds: float, doing: str | None = None) -> Any:
+        """The reply to `op(*args)` within `seconds`; `doing` says what the model was doing if it does not answer."""
         assert self.conn is not None and self.process is not None
         try:
             self.conn.send_bytes(pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL))
             if not self.conn.poll(seconds):
                 self.stop()
-                LOG.warning("%s: %s took over %.0f s; its worker was stopped", self.name, op, seconds)
-                raise WorkerError(f"The model did not answer within {seconds:.0f} s ({op}); it was stopped.")
+                LOG.warning("%s: %s took over %s s; its worker was stopped", self.name, op, show(seconds))
+                raise WorkerError(
+                    f"The model did not answer within {show(seconds)} s {doing or f'({op})'}; it was stopped."
+                )
             reply = self.conn.recv_bytes()
         except (EOFError, OSError) as err:
             code = self.stop()
@@ -186,6 +245,23 @@ class Worker:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+
+
+CHECKING = "while being checked (loading it and running it on grey images)"
+"""What a model was doing when its setup did not answer within CHECK_SECONDS."""
+
+
+def measured(ready: Any) -> float | None:
+    """The forward pass's seconds in a setup's reply, if it gives a plausible one (the worker is not trusted)."""
+    value = ready.get("pass_seconds") if isinstance(ready, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf"):
+        return float(value)
+    return None
+
+
+def show(seconds: float) -> str:
+    """Seconds as a limit is stated: whole from 10 s up, else to two figures (3, 2.5, 0.75)."""
+    return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.2g}"
 
 
 LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
